@@ -1,0 +1,13 @@
+// Subcommands of the `tessera` command line. Each Add* registers its options
+// on `app` and returns a callback-set subcommand; handlers return the process
+// exit code through `exit_code`.
+#pragma once
+
+#include "CLI/CLI.hpp"
+
+namespace tessera::cli {
+
+void AddModelCommands(CLI::App& app, int& exit_code);
+void AddGenerateCommand(CLI::App& app, int& exit_code);
+
+}  // namespace tessera::cli

@@ -1,0 +1,113 @@
+// `tessera generate`: single-rank generation from a local model file.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "client/cli.h"
+#include "glog/logging.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "model/model.h"
+#include "worker/executor.h"
+#include "worker/generate.h"
+#include "worker/kv_cache.h"
+
+namespace tessera::cli {
+namespace {
+
+struct GenerateArgs {
+  std::string model;
+  std::string prompt;
+  int64_t n = 64;
+  int threads = 0;
+  float temp = 0.0f;
+  int32_t top_k = 0;
+  float top_p = 1.0f;
+  uint64_t seed = 0;
+  bool ignore_eos = false;
+  std::string isa;
+};
+
+int RunGenerate(const GenerateArgs& a) {
+  auto model = LoadModel(a.model);
+  if (!model.ok()) {
+    std::cerr << "error: " << a.model << ": " << model.status().message() << "\n";
+    return 1;
+  }
+  const Model& m = **model;
+  CpuBackendOptions backend_options;
+  backend_options.threads = a.threads;
+  if (a.isa == "scalar") backend_options.isa = CpuIsa::kScalar;
+  if (a.isa == "avx2") backend_options.isa = CpuIsa::kAvx2;
+  std::unique_ptr<Backend> backend = MakeCpuBackend(backend_options);
+  LOG(INFO) << "backend " << backend->name() << " with " << backend->threads() << " threads";
+
+  const std::vector<int32_t> prompt = m.tokenizer->Encode(a.prompt, m.tokenizer->add_bos());
+  if (prompt.empty()) {
+    std::cerr << "error: the prompt encodes to no tokens (give --prompt some text)\n";
+    return 2;
+  }
+  const int64_t positions = static_cast<int64_t>(prompt.size()) + a.n;
+  KvCacheShape shape;
+  shape.n_layers = m.config.n_layers;
+  shape.kv_dim = m.config.kv_dim();
+  shape.n_blocks = (positions + shape.block_size - 1) / shape.block_size;
+  auto kv = KvCache::Create(shape);
+  if (!kv.ok()) {
+    std::cerr << "error: " << kv.status().message() << "\n";
+    return 1;
+  }
+  Executor executor(m, *backend, **kv);
+
+  GenerateOptions options;
+  options.max_tokens = a.n;
+  options.stop_at_eos = !a.ignore_eos;
+  options.sampling = {a.temp, a.top_k, a.top_p, a.seed};
+  std::fputs(a.prompt.c_str(), stdout);
+  std::fflush(stdout);
+  StreamDecoder decoder(*m.tokenizer);
+  auto result = Generate(executor, prompt, options, [&](int32_t token) {
+    const std::string text = decoder.Push(token);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  const std::string rest = decoder.Finish();
+  std::fwrite(rest.data(), 1, rest.size(), stdout);
+  std::fputs("\n", stdout);
+  if (!result.ok()) {
+    std::cerr << "error: " << result.status().message() << "\n";
+    return 1;
+  }
+  std::printf("[prompt: %lld tokens, %.1f tok/s | generation: %zu tokens, %.1f tok/s | %s, %d threads%s]\n",
+              static_cast<long long>(result->prompt_tokens), result->PrefillTokensPerSecond(),
+              result->tokens.size(), result->DecodeTokensPerSecond(), std::string(backend->name()).c_str(),
+              backend->threads(), result->stopped_at_eos ? " | stopped at end-of-sequence" : "");
+  return 0;
+}
+
+}  // namespace
+
+void AddGenerateCommand(CLI::App& app, int& exit_code) {
+  auto a = std::make_shared<GenerateArgs>();
+  CLI::App* gen = app.add_subcommand("generate", "Generate text from a local model on this machine");
+  gen->add_option("-m,--model", a->model, "Path to a .gguf model")->required();
+  gen->add_option("-p,--prompt", a->prompt, "Prompt text")->required();
+  gen->add_option("-n,--max-tokens", a->n, "Tokens to generate")->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  gen->add_option("-t,--threads", a->threads, "Compute threads (0: one per core)")->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  gen->add_option("--temp", a->temp, "Sampling temperature (0: greedy)")->capture_default_str()
+      ->check(CLI::Range(0.0f, 100.0f));
+  gen->add_option("--top-k", a->top_k, "Keep the k most likely tokens (0: all)")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  gen->add_option("--top-p", a->top_p, "Nucleus sampling mass in (0, 1]")->capture_default_str();
+  gen->add_option("--seed", a->seed, "Sampling seed; a (seed, position) pair always draws the same")
+      ->capture_default_str();
+  gen->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past the end-of-sequence token");
+  gen->add_option("--isa", a->isa, "Force a kernel path: scalar or avx2 (default: best available)")
+      ->check(CLI::IsMember({"scalar", "avx2"}));
+  gen->callback([a, &exit_code] { exit_code = RunGenerate(*a); });
+}
+
+}  // namespace tessera::cli

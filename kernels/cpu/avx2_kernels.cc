@@ -1,0 +1,20 @@
+// The table is plain data (no AVX2 instructions), so it lives in a baseline
+// file; only calling through it needs AVX2.
+#include "kernels/cpu/avx2_kernels.h"
+
+namespace tessera {
+
+constinit const CpuKernels kAvx2Kernels = {
+    .matmul_float = Avx2MatMulFloat,
+    .matmul_quant = Avx2MatMulQuant,
+    .quantize_rows = Avx2QuantizeRows,
+    .dequantize_row = Avx2DequantizeRow,
+    .rms_norm = Avx2RmsNorm,
+    .rope_row = Avx2RopeRow,
+    .attention_task = Avx2AttentionTask,
+    .silu_mul = Avx2SiluMul,
+    .add = Avx2Add,
+    .softmax = Avx2Softmax,
+};
+
+}  // namespace tessera

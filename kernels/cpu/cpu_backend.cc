@@ -1,0 +1,263 @@
+// CpuBackend: picks the kernel table for the ISA and spreads each op over the
+// thread pool. Ops too small to repay a dispatch (~1 us) run on the caller.
+#include "kernels/cpu/cpu_backend.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/thread_pool.h"
+#include "model/quant.h"
+
+namespace tessera {
+namespace {
+
+// Element counts below which an element-wise or row op stays on one thread.
+constexpr int64_t kParallelElems = 1 << 16;
+// Weight bytes below which a GEMV stays on one thread.
+constexpr int64_t kParallelWeightBytes = 1 << 16;
+
+// Rows from which the GEMM path beats the GEMV path (kernel_bench's crossover
+// table, 1024 -> 2816 on 2 Zen 4 threads): float types from 4 rows; the
+// integer dot products of the quantized types stay ahead until 12 (Q8_0) and
+// 16 (Q4_0) rows. At 512 rows the GEMM is ~1.6x faster than the integer path
+// for both quantized types, so prefill always takes it.
+int64_t DefaultGemmMinRows(DType t) {
+  switch (t) {
+    case DType::kQ8_0:
+      return 12;
+    case DType::kQ4_0:
+      return 16;
+    default:
+      return 4;
+  }
+}
+
+bool IsQuantized(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0; }
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend(int threads, CpuIsa isa, int64_t gemm_min_rows)
+      : isa_(isa),
+        kernels_(isa == CpuIsa::kAvx2 ? &kAvx2Kernels : &kReferenceKernels),
+        gemm_min_rows_(gemm_min_rows),
+        pool_(threads),
+        scratch_(static_cast<size_t>(threads)) {}
+
+  std::string_view name() const override { return isa_ == CpuIsa::kAvx2 ? "cpu-avx2" : "cpu-scalar"; }
+  int threads() const override { return pool_.size(); }
+  bool SupportsMatMul(DType t) const override {
+    switch (t) {
+      case DType::kF32:
+      case DType::kF16:
+      case DType::kBF16:
+      case DType::kQ8_0:
+      case DType::kQ4_0:
+        return true;
+    }
+    return false;
+  }
+
+  void MatMul(const MatrixView& w, const float* x, int64_t n_rows, float* y) override;
+  void Embedding(const MatrixView& table, std::span<const int32_t> tokens, float* out) override;
+  void RmsNorm(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps,
+               float* out) override;
+  void Rope(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, const int32_t* positions,
+            const RopeParams& p) override;
+  void Attention(const AttentionArgs& args) override;
+  void SiluMul(const float* gate, const float* up, int64_t n, float* out) override;
+  void Add(float* x, const float* y, int64_t n) override;
+  void AddBias(float* x, const float* bias, int64_t n_rows, int64_t n) override;
+  void Softmax(float* x, int64_t n) override;
+
+ private:
+  bool UseGemm(DType t, int64_t n_rows) const {
+    if (isa_ != CpuIsa::kAvx2) return false;
+    return n_rows >= (gemm_min_rows_ > 0 ? gemm_min_rows_ : DefaultGemmMinRows(t));
+  }
+  QuantizedRows QuantizeActivations(const float* x, int64_t n_rows, int64_t cols);
+  // Makes every thread's scratch hold at least `floats` floats. Runs on the
+  // caller before a parallel op, so kernels never allocate.
+  void ReserveScratch(size_t floats) {
+    for (std::vector<float>& s : scratch_) {
+      if (s.size() < floats) s.resize(floats);
+    }
+  }
+
+  const CpuIsa isa_;
+  const CpuKernels* const kernels_;
+  const int64_t gemm_min_rows_;
+  ThreadPool pool_;
+  std::vector<std::vector<float>> scratch_;  // one per pool thread
+  // Quantized activations and their f32 round trip, reused across calls.
+  std::vector<float> q_d_;
+  std::vector<int8_t> q_qs_;
+  std::vector<int32_t> q_sums_;
+  std::vector<float> q_x_;
+};
+
+QuantizedRows CpuBackend::QuantizeActivations(const float* x, int64_t n_rows, int64_t cols) {
+  const int64_t blocks = cols / kQBlock;
+  const size_t n_blocks = static_cast<size_t>(n_rows * blocks);
+  if (q_d_.size() < n_blocks) {
+    q_d_.resize(n_blocks);
+    q_sums_.resize(n_blocks);
+    q_qs_.resize(n_blocks * kQBlock);
+  }
+  const QuantizedRows q{n_rows, blocks, q_d_.data(), q_qs_.data(), q_sums_.data()};
+  if (n_rows * cols >= kParallelElems) {
+    pool_.ParallelFor(n_rows, [&](int64_t b, int64_t e) { kernels_->quantize_rows(x, b, e, q); });
+  } else {
+    kernels_->quantize_rows(x, 0, n_rows, q);
+  }
+  return q;
+}
+
+void CpuBackend::MatMul(const MatrixView& w, const float* x, int64_t n_rows, float* y) {
+  if (n_rows <= 0 || w.rows <= 0) return;
+  if (w.cols == 0) {
+    std::fill(y, y + n_rows * w.rows, 0.0f);
+    return;
+  }
+  const bool quantized = IsQuantized(w.type);
+  QuantizedRows q;
+  if (quantized) q = QuantizeActivations(x, n_rows, w.cols);
+
+  if (UseGemm(w.type, n_rows)) {
+    const float* xf = x;
+    if (quantized) {
+      // The GEMM multiplies by the same quantized activations as the integer
+      // path, so results do not depend on which path n_rows selects.
+      const size_t n = static_cast<size_t>(n_rows * w.cols);
+      if (q_x_.size() < n) q_x_.resize(n);
+      float* dst = q_x_.data();
+      pool_.ParallelFor(n_rows, [&](int64_t b, int64_t e) { avx2::DequantizeRows(q, b, e, dst); });
+      xf = dst;
+    }
+    const int64_t panels = (w.rows + avx2::kGemmPanel - 1) / avx2::kGemmPanel;
+    pool_.ParallelFor(panels, [&](int64_t b, int64_t e) { avx2::Gemm(w, xf, n_rows, b, e, y); });
+    return;
+  }
+
+  // GEMV: contiguous runs of output rows, in groups of 4 (the kernels' tile).
+  const int64_t groups = (w.rows + 3) / 4;
+  auto run = [&](int64_t b, int64_t e) {
+    const int64_t ob = b * 4;
+    const int64_t oe = std::min(e * 4, w.rows);
+    if (quantized) {
+      kernels_->matmul_quant(w, q, ob, oe, y);
+    } else {
+      kernels_->matmul_float(w, x, n_rows, ob, oe, y);
+    }
+  };
+  if (w.rows * w.row_bytes < kParallelWeightBytes) {
+    run(0, groups);
+  } else {
+    pool_.ParallelFor(groups, run);
+  }
+}
+
+void CpuBackend::Embedding(const MatrixView& table, std::span<const int32_t> tokens, float* out) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  auto run = [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      kernels_->dequantize_row(table.type, table.data + tokens[i] * table.row_bytes, table.cols,
+                               out + i * table.cols);
+    }
+  };
+  if (n * table.cols >= kParallelElems) {
+    pool_.ParallelFor(n, run);
+  } else {
+    run(0, n);
+  }
+}
+
+void CpuBackend::RmsNorm(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps,
+                         float* out) {
+  auto run = [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) kernels_->rms_norm(x + r * dim, weight, dim, eps, out + r * dim);
+  };
+  if (n_rows * dim >= kParallelElems) {
+    pool_.ParallelFor(n_rows, run);
+  } else {
+    run(0, n_rows);
+  }
+}
+
+void CpuBackend::Rope(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim,
+                      const int32_t* positions, const RopeParams& p) {
+  if (p.rope_dims <= 0) return;
+  ReserveScratch(static_cast<size_t>(2 * p.rope_dims));
+  auto run = [&](int64_t b, int64_t e, int t) {
+    float* scratch = scratch_[static_cast<size_t>(t)].data();
+    for (int64_t r = b; r < e; ++r) {
+      kernels_->rope_row(x + r * n_heads * head_dim, n_heads, head_dim, positions[r], p, scratch);
+    }
+  };
+  if (n_rows * n_heads * p.rope_dims >= kParallelElems) {
+    pool_.ParallelFor(n_rows, run);
+  } else {
+    run(0, n_rows, 0);
+  }
+}
+
+void CpuBackend::Attention(const AttentionArgs& a) {
+  if (a.n_tokens <= 0) return;
+  int32_t max_pos = 0;
+  for (int64_t i = 0; i < a.n_tokens; ++i) max_pos = std::max(max_pos, a.positions[i]);
+  const int64_t group = a.n_heads / a.n_kv_heads;
+  ReserveScratch(static_cast<size_t>(group * (static_cast<int64_t>(max_pos) + 1)));
+  // Tasks run from the last token backwards: causal tasks grow with the
+  // position, and starting with the largest balances the dynamic schedule.
+  const int64_t tasks = a.n_tokens * a.n_kv_heads;
+  pool_.ParallelForDynamic(tasks, 1, [&](int64_t b, int64_t e, int t) {
+    float* scratch = scratch_[static_cast<size_t>(t)].data();
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t task = tasks - 1 - i;
+      kernels_->attention_task(a, task / a.n_kv_heads, task % a.n_kv_heads, scratch);
+    }
+  });
+}
+
+void CpuBackend::SiluMul(const float* gate, const float* up, int64_t n, float* out) {
+  if (n >= kParallelElems) {
+    pool_.ParallelFor(n, [&](int64_t b, int64_t e) { kernels_->silu_mul(gate + b, up + b, e - b, out + b); });
+  } else {
+    kernels_->silu_mul(gate, up, n, out);
+  }
+}
+
+void CpuBackend::Add(float* x, const float* y, int64_t n) {
+  if (n >= kParallelElems) {
+    pool_.ParallelFor(n, [&](int64_t b, int64_t e) { kernels_->add(x + b, y + b, e - b); });
+  } else {
+    kernels_->add(x, y, n);
+  }
+}
+
+void CpuBackend::AddBias(float* x, const float* bias, int64_t n_rows, int64_t n) {
+  auto run = [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) kernels_->add(x + r * n, bias, n);
+  };
+  if (n_rows * n >= kParallelElems) {
+    pool_.ParallelFor(n_rows, run);
+  } else {
+    run(0, n_rows);
+  }
+}
+
+void CpuBackend::Softmax(float* x, int64_t n) { kernels_->softmax(x, n); }
+
+}  // namespace
+
+std::unique_ptr<Backend> MakeCpuBackend(const CpuBackendOptions& options) {
+  int threads = options.threads;
+  if (threads <= 0) threads = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  CpuIsa isa = options.isa.value_or(DetectCpuIsa());
+  if (isa == CpuIsa::kAvx2 && DetectCpuIsa() != CpuIsa::kAvx2) isa = CpuIsa::kScalar;
+  return std::make_unique<CpuBackend>(threads, isa, options.gemm_min_rows);
+}
+
+}  // namespace tessera

@@ -218,7 +218,14 @@ absl::Status BuildModel(const ModelSpec& s, GgufWriter& w) {
     if (!st.ok()) return st;
   }
   if (s.tied_output) {
-    if (auto st = norm("output_norm.weight", out_std / embd_std); !st.ok()) return st;
+    // With tied weights the residual stream still carries the input token's
+    // own embedding, and a positive final norm would make that token the
+    // top logit every step (a copy machine). Random signs cancel that term
+    // while keeping the logits' spread at logit_scale.
+    std::vector<float> g = RandomValues(s.seed, "output_norm.weight", s.dim, 0.05f, 1.0f);
+    uint64_t state = StreamSeed(s.seed, "output_norm.sign");
+    for (float& v : g) v *= (SplitMix64(state) & 1 ? -1.0f : 1.0f) * out_std / embd_std;
+    if (auto st = AddEncoded(w, "output_norm.weight", {s.dim}, DType::kF32, g); !st.ok()) return st;
   } else {
     if (auto st = norm("output_norm.weight", 1.0f); !st.ok()) return st;
     std::vector<float> out = RandomValues(s.seed, "output.weight", s.vocab_size * s.dim, out_std);

@@ -70,11 +70,11 @@ absl::StatusOr<VocabData> ReadVocabData(const GgufFile& f) {
     // Other pre-tokenizers (llama.cpp's "default" among them) split text
     // differently; running them as gpt2 would silently give the model token
     // sequences it was never trained on. Files without the key predate it and
-    // are GPT-2's own.
-    if (*pre != "gpt2") {
+    // are GPT-2's own. llama.cpp spells it "gpt-2"; "gpt2" is accepted too.
+    if (*pre != "gpt-2" && *pre != "gpt2") {
       return absl::UnimplementedError(absl::StrCat(keys::kPre, ": pre-tokenizer '",
                                                    std::string(*pre),
-                                                   "' is not supported (only gpt2)"));
+                                                   "' is not supported (only gpt-2)"));
     }
   }
 

@@ -229,7 +229,8 @@ void WriteVocab(const VocabData& v, GgufWriter& writer) {
   namespace keys = tokenizer_keys;
   const bool llama = v.model == "llama";
   writer.SetString(keys::kModel, v.model);
-  if (!llama) writer.SetString(keys::kPre, "gpt2");
+  // llama.cpp names the GPT-2 pre-tokenizer "gpt-2" and refuses other spellings.
+  if (!llama) writer.SetString(keys::kPre, "gpt-2");
   writer.SetStringArray(keys::kTokens, v.tokens);
   if (!v.scores.empty()) writer.SetFloat32Array(keys::kScores, v.scores);
   if (!v.types.empty()) writer.SetInt32Array(keys::kTokenType, v.types);

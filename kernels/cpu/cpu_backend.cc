@@ -141,11 +141,8 @@ void CpuBackend::MatMul(const MatrixView& w, const float* x, int64_t n_rows, flo
     return;
   }
 
-  // GEMV: contiguous runs of output rows, in groups of 4 (the kernels' tile).
-  const int64_t groups = (w.rows + 3) / 4;
-  auto run = [&](int64_t b, int64_t e) {
-    const int64_t ob = b * 4;
-    const int64_t oe = std::min(e * 4, w.rows);
+  // GEMV: each chunk is a contiguous run of output rows, one stream of W.
+  auto run = [&](int64_t ob, int64_t oe) {
     if (quantized) {
       kernels_->matmul_quant(w, q, ob, oe, y);
     } else {
@@ -153,9 +150,9 @@ void CpuBackend::MatMul(const MatrixView& w, const float* x, int64_t n_rows, flo
     }
   };
   if (w.rows * w.row_bytes < kParallelWeightBytes) {
-    run(0, groups);
+    run(0, w.rows);
   } else {
-    pool_.ParallelFor(groups, run);
+    pool_.ParallelFor(w.rows, run);
   }
 }
 

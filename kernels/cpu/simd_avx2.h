@@ -25,12 +25,6 @@ inline float Hmax(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// The four horizontal sums of a0..a3 as one vector {sum a0, sum a1, sum a2, sum a3}.
-inline __m128 Hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
-  const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-  return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-}
-
 // The eight horizontal sums of a[0..7] as one vector.
 inline __m256 Hsum8(const __m256* a) {
   const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));

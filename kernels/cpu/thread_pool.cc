@@ -25,13 +25,13 @@ ThreadPool::~ThreadPool() {
     stop_ = true;
   }
   stopping_.store(true, std::memory_order_relaxed);
-  // The bump wakes spinning workers; the notify wakes sleeping ones.
-  generation_.fetch_add(1, std::memory_order_seq_cst);
+  // A new generation wakes spinning workers; the notify wakes sleeping ones.
+  state_.store(static_cast<uint64_t>(generation_ + 1) << 32, std::memory_order_seq_cst);
   wake_.notify_all();
   for (std::thread& w : workers_) w.join();
 }
 
-void ThreadPool::RunImpl(JobFn fn, void* ctx) {
+void ThreadPool::RunImpl(JobFn fn, void* ctx, bool wait_for_all) {
   std::lock_guard<std::mutex> run_lock(run_mu_);
   if (size_ == 1) {
     fn(ctx, 0, 1);
@@ -39,19 +39,24 @@ void ThreadPool::RunImpl(JobFn fn, void* ctx) {
   }
   job_fn_ = fn;
   job_ctx_ = ctx;
-  pending_.store(size_ - 1, std::memory_order_relaxed);
+  finished_.store(0, std::memory_order_relaxed);
+  ++generation_;
   // seq_cst pairs with the sleepers_ increment in WorkerLoop: either this
   // thread sees the sleeper and notifies, or the sleeper sees the new
   // generation before it waits (no lost wake-up).
-  generation_.fetch_add(1, std::memory_order_seq_cst);
+  state_.store(static_cast<uint64_t>(generation_) << 32, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
     // Taking the lock orders the notify after a sleeper's predicate check.
     { std::lock_guard<std::mutex> lock(sleep_mu_); }
     wake_.notify_all();
   }
   fn(ctx, 0, size_);
+  int joined = size_ - 1;
+  if (!wait_for_all) {
+    joined = static_cast<int>(state_.fetch_or(kClosed, std::memory_order_acq_rel) & kJoinedMask);
+  }
   int spins = 0;
-  while (pending_.load(std::memory_order_acquire) != 0) {
+  while (finished_.load(std::memory_order_acquire) != joined) {
     if (++spins < kCallerSpinBeforeYield) {
       _mm_pause();
     } else {
@@ -62,12 +67,12 @@ void ThreadPool::RunImpl(JobFn fn, void* ctx) {
 
 void ThreadPool::WorkerLoop(int index) {
   // Generation 0 is the one before the first job; a worker that starts late
-  // must still run every job published since the pool was built.
-  uint64_t seen = 0;
+  // still sees every job published since the pool was built.
+  uint32_t seen = 0;
   for (;;) {
-    uint64_t g;
+    uint64_t s;
     int spins = 0;
-    while ((g = generation_.load(std::memory_order_acquire)) == seen) {
+    while (Generation(s = state_.load(std::memory_order_acquire)) == seen) {
       if (++spins < spin_iterations_) {
         _mm_pause();
         continue;
@@ -76,16 +81,25 @@ void ThreadPool::WorkerLoop(int index) {
       {
         std::unique_lock<std::mutex> lock(sleep_mu_);
         wake_.wait(lock, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(sleep_mu_) {
-          return stop_ || generation_.load(std::memory_order_seq_cst) != seen;
+          return stop_ || Generation(state_.load(std::memory_order_seq_cst)) != seen;
         });
       }
       sleepers_.fetch_sub(1, std::memory_order_relaxed);
       spins = 0;
     }
     if (stopping_.load(std::memory_order_relaxed)) return;
-    seen = g;
+    seen = Generation(s);
+    // Join unless the caller already closed this job (its work is done).
+    bool joined = false;
+    while ((s & kClosed) == 0 && Generation(s) == seen) {
+      if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        joined = true;
+        break;
+      }
+    }
+    if (!joined) continue;
     job_fn_(job_ctx_, index, size_);
-    pending_.fetch_sub(1, std::memory_order_release);
+    finished_.fetch_add(1, std::memory_order_release);
   }
 }
 

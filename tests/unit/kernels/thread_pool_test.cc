@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <set>
 #include <vector>
 
@@ -10,7 +11,7 @@
 namespace tessera {
 namespace {
 
-TEST(ThreadPoolTest, ParallelForCoversEveryIndexOnceInContiguousChunks) {
+TEST(ThreadPoolTest, ParallelForCoversEveryIndexOnceInFewContiguousChunks) {
   for (int threads : {1, 2, 3, 5}) {
     ThreadPool pool(threads);
     EXPECT_EQ(pool.size(), threads);
@@ -23,7 +24,8 @@ TEST(ThreadPoolTest, ParallelForCoversEveryIndexOnceInContiguousChunks) {
         for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
       });
       for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << threads << " threads, n " << n;
-      EXPECT_LE(chunks.load(), threads);
+      // A few chunks per thread at most, and one call when there is one thread.
+      EXPECT_LE(chunks.load(), threads == 1 ? 1 : 4 * threads);
     }
   }
 }
@@ -40,14 +42,22 @@ TEST(ThreadPoolTest, RunGivesEachThreadItsIndex) {
 
 TEST(ThreadPoolTest, ThreadIndexIsPassedToThreeArgumentBodies) {
   ThreadPool pool(3);
-  std::vector<std::atomic<int>> per_thread(3);
-  pool.ParallelFor(3000, [&](int64_t b, int64_t e, int t) { per_thread[t].fetch_add(static_cast<int>(e - b)); });
-  int total = 0;
-  for (auto& p : per_thread) {
-    EXPECT_EQ(p.load(), 1000);  // equal contiguous chunks
-    total += p.load();
+  // Bodies running at the same time must see different thread indices: each
+  // marks its index busy and fails if it already was.
+  std::vector<std::atomic<int>> busy(3);
+  std::atomic<int> total{0};
+  std::atomic<bool> clash{false};
+  for (int iter = 0; iter < 100; ++iter) {
+    pool.ParallelFor(3000, [&](int64_t b, int64_t e, int t) {
+      ASSERT_GE(t, 0);
+      ASSERT_LT(t, 3);
+      if (busy[t].exchange(1) != 0) clash = true;
+      total.fetch_add(static_cast<int>(e - b));
+      busy[t].store(0);
+    });
   }
-  EXPECT_EQ(total, 3000);
+  EXPECT_FALSE(clash.load());
+  EXPECT_EQ(total.load(), 100 * 3000);
 }
 
 TEST(ThreadPoolTest, DynamicScheduleCoversEveryIndexOnce) {
@@ -77,6 +87,21 @@ TEST(ThreadPoolTest, ManyBackToBackJobsSeeEachOthersWrites) {
     pool.Run([&](int t, int n) { out[t] = in[(t + 1) % n] + 1; });
   }
   for (int64_t v : buf[kJobs % 2]) EXPECT_EQ(v, kJobs);
+}
+
+TEST(ThreadPoolTest, ParallelForFinishesWithSleepingOrLateWorkers) {
+  // Workers asleep between jobs may join late or not at all; every chunk must
+  // still run exactly once, and the next job must not be disturbed by a worker
+  // that missed the previous one.
+  ThreadPool pool(3, /*spin_iterations=*/1);
+  for (int iter = 0; iter < 200; ++iter) {
+    if (iter % 20 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::vector<int> hits(64, 0);  // plain ints: chunks are disjoint
+    pool.ParallelFor(64, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) ++hits[i];
+    });
+    for (int h : hits) ASSERT_EQ(h, 1) << "iteration " << iter;
+  }
 }
 
 TEST(ThreadPoolTest, SleepingWorkersWakeUp) {

@@ -8,7 +8,7 @@
 // vary over time, so each ratio divides by the better of two probes taken
 // just before and just after its figure. A second table times both MatMul
 // paths at growing row counts: it is how CpuBackend's GEMV/GEMM threshold was
-// chosen.
+// chosen. --isa compares kernel paths (e.g. avx2,avx2-vnni) figure by figure.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -87,10 +87,11 @@ double TimePerCall(const std::function<void(int64_t)>& call, double min_time) {
   return best;
 }
 
-std::unique_ptr<Backend> Make(int threads, int64_t gemm_min_rows) {
+std::unique_ptr<Backend> Make(int threads, int64_t gemm_min_rows, CpuIsa isa) {
   CpuBackendOptions o;
   o.threads = threads;
   o.gemm_min_rows = gemm_min_rows;
+  o.isa = isa;
   return MakeCpuBackend(o);
 }
 
@@ -114,39 +115,61 @@ double NearbyPeak(int threads, const std::function<void()>& measure) {
   return std::max(before, MeasureFmaPeak(threads, o));
 }
 
+// The inputs of one (type, shape) row group of the main table.
+struct Case {
+  DType type;
+  Shape shape;
+  Weights w;
+  std::vector<float> x1, xp, y;
+};
+
+// One line of the main table: `c` on `threads` threads with `isa`; the GEMM
+// half only with `gemm`.
+void MainTableLine(Case& c, int threads, CpuIsa isa, ReadBandwidthProbe& probe, bool gemm_too,
+                   double min_time) {
+  const Shape& s = c.shape;
+  const double bytes = static_cast<double>(c.w.views[0].row_bytes * s.out);
+  const double flops = 2.0 * static_cast<double>(s.in * s.out * kPrefillRows);
+  auto backend = Make(threads, 0, isa);
+  double gemv = 0.0, gemm = 0.0, peak = 0.0;
+  const double bw = NearbyBandwidth(probe, [&] {
+    gemv = TimePerCall(
+        [&](int64_t i) { backend->MatMul(c.w.views[i % c.w.views.size()], c.x1.data(), 1, c.y.data()); },
+        min_time);
+  });
+  if (gemm_too) {
+    peak = NearbyPeak(threads, [&] {
+      gemm = TimePerCall(
+          [&](int64_t) { backend->MatMul(c.w.views[0], c.xp.data(), kPrefillRows, c.y.data()); }, min_time);
+    });
+  }
+  const double gbs = bytes / gemv / 1e9;
+  char shape[32];
+  std::snprintf(shape, sizeof(shape), "%lld->%lld", static_cast<long long>(s.in),
+                static_cast<long long>(s.out));
+  std::printf("%-5s %-12s %2d %-9s | %9.1f %7.2f %7.2f %6.3f", std::string(DTypeName(c.type)).c_str(),
+              shape, threads, std::string(CpuIsaName(isa)).c_str(), gemv * 1e6, gbs, bw, gbs / bw);
+  if (gemm_too) {
+    const double gflops = flops / gemm / 1e9;
+    std::printf(" | %8.2f %8.1f %8.1f %6.3f", gemm * 1e3, gflops, peak, gflops / peak);
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
 void MainTable(const std::vector<int>& thread_counts, const std::vector<DType>& types,
-               std::vector<std::unique_ptr<ReadBandwidthProbe>>& probes, double min_time) {
-  std::printf("\n%-5s %-12s %2s | %9s %7s %7s %6s | %8s %8s %8s %6s\n", "type", "shape", "t",
-              "gemv_us", "GB/s", "BW", "xBW", "gemm_ms", "GFLOP/s", "PEAK", "xPEAK");
+               const std::vector<CpuIsa>& isas,
+               std::vector<std::unique_ptr<ReadBandwidthProbe>>& probes, bool gemm_too,
+               double min_time) {
+  std::printf("\n%-5s %-12s %2s %-9s | %9s %7s %7s %6s | %8s %8s %8s %6s\n", "type", "shape", "t",
+              "isa", "gemv_us", "GB/s", "BW", "xBW", "gemm_ms", "GFLOP/s", "PEAK", "xPEAK");
   for (DType type : types) {
     for (const Shape& s : kShapes) {
-      const Weights w = MakeWeights(type, s, int64_t{512} << 20);
-      const std::vector<float> x1 = Random(s.in, 1);
-      const std::vector<float> xp = Random(s.in * kPrefillRows, 2);
-      std::vector<float> y(static_cast<size_t>(s.out * kPrefillRows));
-      const double bytes = static_cast<double>(w.views[0].row_bytes * s.out);
-      const double flops = 2.0 * static_cast<double>(s.in * s.out * kPrefillRows);
+      Case c{type, s, MakeWeights(type, s, int64_t{512} << 20), Random(s.in, 1),
+             gemm_too ? Random(s.in * kPrefillRows, 2) : std::vector<float>(),
+             std::vector<float>(static_cast<size_t>(s.out * kPrefillRows))};
       for (size_t ti = 0; ti < thread_counts.size(); ++ti) {
-        auto backend = Make(thread_counts[ti], 0);
-        double gemv = 0.0, gemm = 0.0;
-        const double bw = NearbyBandwidth(*probes[ti], [&] {
-          gemv = TimePerCall(
-              [&](int64_t i) { backend->MatMul(w.views[i % w.views.size()], x1.data(), 1, y.data()); },
-              min_time);
-        });
-        const double peak = NearbyPeak(thread_counts[ti], [&] {
-          gemm = TimePerCall(
-              [&](int64_t) { backend->MatMul(w.views[0], xp.data(), kPrefillRows, y.data()); }, min_time);
-        });
-        const double gbs = bytes / gemv / 1e9;
-        const double gflops = flops / gemm / 1e9;
-        char shape[32];
-        std::snprintf(shape, sizeof(shape), "%lld->%lld", static_cast<long long>(s.in),
-                      static_cast<long long>(s.out));
-        std::printf("%-5s %-12s %2d | %9.1f %7.2f %7.2f %6.3f | %8.2f %8.1f %8.1f %6.3f\n",
-                    std::string(DTypeName(type)).c_str(), shape, thread_counts[ti], gemv * 1e6, gbs, bw,
-                    gbs / bw, gemm * 1e3, gflops, peak, gflops / peak);
-        std::fflush(stdout);
+        for (CpuIsa isa : isas) MainTableLine(c, thread_counts[ti], isa, *probes[ti], gemm_too, min_time);
       }
     }
   }
@@ -154,16 +177,17 @@ void MainTable(const std::vector<int>& thread_counts, const std::vector<DType>& 
 
 // Both MatMul paths at growing row counts on 1024 -> 2816 (the FFN's up
 // projection): the GEMV/GEMM crossover per type.
-void CrossoverTable(int threads, const std::vector<DType>& types, double min_time) {
+void CrossoverTable(int threads, const std::vector<DType>& types, CpuIsa isa, double min_time) {
   const Shape s{1024, 2816};
   const int64_t row_counts[] = {1, 2, 4, 6, 8, 12, 16, 24, 32, 64, 512};
-  std::printf("\nGEMV vs GEMM path, %lld->%lld, %d threads: GFLOP/s (faster path marked *)\n",
-              static_cast<long long>(s.in), static_cast<long long>(s.out), threads);
+  std::printf("\nGEMV vs GEMM path, %lld->%lld, %d threads, %s: GFLOP/s (faster path marked *)\n",
+              static_cast<long long>(s.in), static_cast<long long>(s.out), threads,
+              std::string(CpuIsaName(isa)).c_str());
   std::printf("%-5s", "rows");
   for (int64_t n : row_counts) std::printf(" %13lld", static_cast<long long>(n));
   std::printf("\n");
-  auto gemv = Make(threads, kForceGemv);
-  auto gemm = Make(threads, kForceGemm);
+  auto gemv = Make(threads, kForceGemv, isa);
+  auto gemm = Make(threads, kForceGemm, isa);
   for (DType type : types) {
     const Weights w = MakeWeights(type, s, 0);
     const std::vector<float> x = Random(s.in * 512, 3);
@@ -184,14 +208,22 @@ int Main(int argc, char** argv) {
   CLI::App app{"CPU MatMul benchmark against the machine's read bandwidth and FMA peak"};
   std::vector<int> thread_counts = {1, 2};
   std::vector<std::string> type_names;
+  std::vector<std::string> isa_names = {std::string(CpuIsaName(DetectCpuIsa()))};
   double min_time = 0.3;
   bool crossover = true;
+  bool gemm_too = true;
   int64_t probe_mib = 1024;
   app.add_option("--threads", thread_counts, "thread counts to run")->delimiter(',');
   app.add_option("--types", type_names, "weight types (default: all)")->delimiter(',');
+  app.add_option("--isa", isa_names,
+                 "kernel paths to compare, each figure in turn (default: the best available; the "
+                 "crossover table uses the last)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"scalar", "avx2", "avx2-vnni"}));
   app.add_option("--min-time", min_time, "seconds timed per figure");
   app.add_option("--probe-mib", probe_mib, "read-bandwidth probe buffer, MiB");
   app.add_flag("!--no-crossover", crossover, "skip the GEMV/GEMM crossover table");
+  app.add_flag("!--no-gemm", gemm_too, "time only the GEMV (decode) half of the main table");
   CLI11_PARSE(app, argc, argv);
 
   std::vector<DType> types;
@@ -205,15 +237,25 @@ int Main(int argc, char** argv) {
   }
   if (types.empty()) types.assign(std::begin(kTypes), std::end(kTypes));
 
-  std::printf("isa %s\n", std::string(CpuIsaName(DetectCpuIsa())).c_str());
+  std::vector<CpuIsa> isas;
+  for (const std::string& n : isa_names) {
+    const CpuIsa isa = *ParseCpuIsa(n);
+    if (ResolveCpuIsa(isa) != isa) {
+      std::fprintf(stderr, "this CPU cannot run isa %s (best: %s)\n", n.c_str(),
+                   std::string(CpuIsaName(DetectCpuIsa())).c_str());
+      return 2;
+    }
+    isas.push_back(isa);
+  }
+  std::printf("isa %s (best available)\n", std::string(CpuIsaName(DetectCpuIsa())).c_str());
   std::vector<std::unique_ptr<ReadBandwidthProbe>> probes;
   for (int t : thread_counts) {
     probes.push_back(std::make_unique<ReadBandwidthProbe>(t, probe_mib << 20));
     std::printf("probe %d thread(s): read bandwidth %.2f GB/s, f32 FMA peak %.1f GFLOP/s\n", t,
                 probes.back()->Measure(5), MeasureFmaPeak(t));
   }
-  MainTable(thread_counts, types, probes, min_time);
-  if (crossover) CrossoverTable(thread_counts.back(), types, min_time);
+  MainTable(thread_counts, types, isas, probes, gemm_too, min_time);
+  if (crossover) CrossoverTable(thread_counts.back(), types, isas.back(), min_time);
   return 0;
 }
 

@@ -1,5 +1,6 @@
 // The AVX2 loops carry target attributes and run only after DetectCpuIsa()
-// said kAvx2; the baseline (SSE2) loops serve other machines.
+// said the machine has AVX2 (UsesAvx2); the baseline (SSE2) loops serve other
+// machines.
 #include "bench/machine_probe.h"
 
 #include <immintrin.h>
@@ -90,7 +91,7 @@ ReadBandwidthProbe::ReadBandwidthProbe(int threads, int64_t bytes)
 ReadBandwidthProbe::~ReadBandwidthProbe() { std::free(buf_); }
 
 double ReadBandwidthProbe::Measure(int runs) {
-  const bool avx2 = DetectCpuIsa() == CpuIsa::kAvx2;
+  const bool avx2 = UsesAvx2(DetectCpuIsa());
   double best = 0.0;
   std::vector<float> sums(static_cast<size_t>(threads_));
   for (int run = 0; run < runs; ++run) {
@@ -112,7 +113,7 @@ double MeasureReadBandwidth(int threads, const ReadBandwidthOptions& options) {
 }
 
 double MeasureFmaPeak(int threads, const FmaPeakOptions& options) {
-  const bool avx2 = DetectCpuIsa() == CpuIsa::kAvx2;
+  const bool avx2 = UsesAvx2(DetectCpuIsa());
   ThreadPool pool(threads);
   std::vector<float> sums(static_cast<size_t>(threads));
   double best = 0.0;

@@ -37,8 +37,7 @@ int RunGenerate(const GenerateArgs& a) {
   const Model& m = **model;
   CpuBackendOptions backend_options;
   backend_options.threads = a.threads;
-  if (a.isa == "scalar") backend_options.isa = CpuIsa::kScalar;
-  if (a.isa == "avx2") backend_options.isa = CpuIsa::kAvx2;
+  if (!a.isa.empty()) backend_options.isa = ParseCpuIsa(a.isa);
   std::unique_ptr<Backend> backend = MakeCpuBackend(backend_options);
   LOG(INFO) << "backend " << backend->name() << " with " << backend->threads() << " threads";
 
@@ -105,8 +104,10 @@ void AddGenerateCommand(CLI::App& app, int& exit_code) {
   gen->add_option("--seed", a->seed, "Sampling seed; a (seed, position) pair always draws the same")
       ->capture_default_str();
   gen->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past the end-of-sequence token");
-  gen->add_option("--isa", a->isa, "Force a kernel path: scalar or avx2 (default: best available)")
-      ->check(CLI::IsMember({"scalar", "avx2"}));
+  gen->add_option("--isa", a->isa,
+                  "Force a kernel path: scalar, avx2 or avx2-vnni (default: best available; one "
+                  "the CPU lacks falls back to the best below it)")
+      ->check(CLI::IsMember({"scalar", "avx2", "avx2-vnni"}));
   gen->callback([a, &exit_code] { exit_code = RunGenerate(*a); });
 }
 

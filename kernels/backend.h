@@ -60,6 +60,15 @@ class Backend {
   // x: n_rows x W.cols, y: n_rows x W.rows, both dense f32.
   virtual void MatMul(const MatrixView& w, const float* x, int64_t n_rows, float* y) = 0;
 
+  // The products of one input with several matrices of the same width and
+  // type (Q, K and V; gate and up): y[i] = x W[i]^T, each n_rows x W[i].rows.
+  // One call lets a backend share the input's preparation and split all rows
+  // over its threads at once. The default runs them one by one.
+  virtual void MatMulShared(std::span<const MatrixView* const> ws, const float* x, int64_t n_rows,
+                            std::span<float* const> ys) {
+    for (size_t i = 0; i < ws.size(); ++i) MatMul(*ws[i], x, n_rows, ys[i]);
+  }
+
   // out[i] = dequantized row tokens[i] of `table` (table.cols floats each).
   // Token ids must be < table.rows (validated by the caller).
   virtual void Embedding(const MatrixView& table, std::span<const int32_t> tokens,

@@ -132,9 +132,11 @@ void Executor::AttentionBlock(int64_t layer, std::span<const SequenceChunk> batc
   const ModelConfig& c = model_.config;
   const LayerWeights& w = model_.weights.layers[layer];
   backend_.RmsNorm(x_.data(), w.attn_norm.data(), n, c.dim, c.rms_eps, xn_.data());
-  backend_.MatMul(w.wq, xn_.data(), n, q_.data());
-  backend_.MatMul(w.wk, xn_.data(), n, k_.data());
-  backend_.MatMul(w.wv, xn_.data(), n, v_.data());
+  {
+    const MatrixView* ws[] = {&w.wq, &w.wk, &w.wv};
+    float* ys[] = {q_.data(), k_.data(), v_.data()};
+    backend_.MatMulShared(ws, xn_.data(), n, ys);
+  }
   if (c.qkv_bias) {
     backend_.AddBias(q_.data(), w.bq.data(), n, c.q_dim());
     backend_.AddBias(k_.data(), w.bk.data(), n, c.kv_dim());
@@ -175,8 +177,11 @@ void Executor::FfnBlock(int64_t layer, int64_t n) {
   const ModelConfig& c = model_.config;
   const LayerWeights& w = model_.weights.layers[layer];
   backend_.RmsNorm(x_.data(), w.ffn_norm.data(), n, c.dim, c.rms_eps, xn_.data());
-  backend_.MatMul(w.w_gate, xn_.data(), n, gate_.data());
-  backend_.MatMul(w.w_up, xn_.data(), n, up_.data());
+  {
+    const MatrixView* ws[] = {&w.w_gate, &w.w_up};
+    float* ys[] = {gate_.data(), up_.data()};
+    backend_.MatMulShared(ws, xn_.data(), n, ys);
+  }
   backend_.SiluMul(gate_.data(), up_.data(), n * c.ffn_dim, gate_.data());
   backend_.MatMul(w.w_down, gate_.data(), n, proj_.data());
   backend_.Add(x_.data(), proj_.data(), n * c.dim);

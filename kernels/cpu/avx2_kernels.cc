@@ -17,4 +17,18 @@ constinit const CpuKernels kAvx2Kernels = {
     .softmax = Avx2Softmax,
 };
 
+// The AVX2 table with the VNNI integer dot products of quantized MatMul.
+constinit const CpuKernels kAvx2VnniKernels = {
+    .matmul_float = Avx2MatMulFloat,
+    .matmul_quant = Avx2VnniMatMulQuant,
+    .quantize_rows = Avx2QuantizeRows,
+    .dequantize_row = Avx2DequantizeRow,
+    .rms_norm = Avx2RmsNorm,
+    .rope_row = Avx2RopeRow,
+    .attention_task = Avx2AttentionTask,
+    .silu_mul = Avx2SiluMul,
+    .add = Avx2Add,
+    .softmax = Avx2Softmax,
+};
+
 }  // namespace tessera

@@ -1,5 +1,7 @@
-// The AVX2/FMA kernels (*_avx2.cc), gathered in kAvx2Kernels. Call them only
-// when DetectCpuIsa() returns CpuIsa::kAvx2. See cpu_kernels.h for contracts.
+// The AVX2/FMA kernels (*_avx2.cc), gathered in kAvx2Kernels, and the VNNI
+// variant (*_vnni.cc) of kAvx2VnniKernels. Call them only where
+// DetectCpuIsa() returns an ISA that has them: UsesAvx2() for the first,
+// CpuIsa::kAvx2Vnni for Avx2Vnni*. See cpu_kernels.h for contracts.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +14,9 @@ void Avx2MatMulFloat(const MatrixView& w, const float* x, int64_t n_rows, int64_
                      int64_t o_end, float* y);
 void Avx2MatMulQuant(const MatrixView& w, const QuantizedRows& x, int64_t o_begin, int64_t o_end,
                      float* y);
+// Bit-identical to Avx2MatMulQuant, by AVX-512 VNNI dot products.
+void Avx2VnniMatMulQuant(const MatrixView& w, const QuantizedRows& x, int64_t o_begin,
+                         int64_t o_end, float* y);
 void Avx2QuantizeRows(const float* x, int64_t r_begin, int64_t r_end, const QuantizedRows& out);
 void Avx2DequantizeRow(DType type, const uint8_t* src, int64_t n, float* dst);
 void Avx2RmsNorm(const float* x, const float* weight, int64_t dim, float eps, float* out);

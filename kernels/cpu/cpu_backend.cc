@@ -24,12 +24,15 @@ constexpr int64_t kParallelWeightBytes = 1 << 16;
 // integer dot products of the quantized types stay ahead until 12 (Q8_0) and
 // 16 (Q4_0) rows. At 512 rows the GEMM is ~1.6x faster than the integer path
 // for both quantized types, so prefill always takes it.
-int64_t DefaultGemmMinRows(DType t) {
+int64_t DefaultGemmMinRows(DType t, CpuIsa isa) {
+  // The VNNI integer dot products keep the GEMV path ahead of the GEMM up to
+  // about 32 rows (kernel_bench --no-gemm against the default).
+  const bool vnni = isa == CpuIsa::kAvx2Vnni;
   switch (t) {
     case DType::kQ8_0:
-      return 12;
+      return vnni ? 32 : 12;
     case DType::kQ4_0:
-      return 16;
+      return vnni ? 32 : 16;
     default:
       return 4;
   }
@@ -41,12 +44,19 @@ class CpuBackend final : public Backend {
  public:
   CpuBackend(int threads, CpuIsa isa, int64_t gemm_min_rows)
       : isa_(isa),
-        kernels_(isa == CpuIsa::kAvx2 ? &kAvx2Kernels : &kReferenceKernels),
+        kernels_(&KernelsFor(isa)),
         gemm_min_rows_(gemm_min_rows),
         pool_(threads),
         scratch_(static_cast<size_t>(threads)) {}
 
-  std::string_view name() const override { return isa_ == CpuIsa::kAvx2 ? "cpu-avx2" : "cpu-scalar"; }
+  std::string_view name() const override {
+    switch (isa_) {
+      case CpuIsa::kAvx2: return "cpu-avx2";
+      case CpuIsa::kAvx2Vnni: return "cpu-avx2-vnni";
+      case CpuIsa::kScalar: break;
+    }
+    return "cpu-scalar";
+  }
   int threads() const override { return pool_.size(); }
   bool SupportsMatMul(DType t) const override {
     switch (t) {
@@ -61,6 +71,8 @@ class CpuBackend final : public Backend {
   }
 
   void MatMul(const MatrixView& w, const float* x, int64_t n_rows, float* y) override;
+  void MatMulShared(std::span<const MatrixView* const> ws, const float* x, int64_t n_rows,
+                    std::span<float* const> ys) override;
   void Embedding(const MatrixView& table, std::span<const int32_t> tokens, float* out) override;
   void RmsNorm(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps,
                float* out) override;
@@ -74,8 +86,8 @@ class CpuBackend final : public Backend {
 
  private:
   bool UseGemm(DType t, int64_t n_rows) const {
-    if (isa_ != CpuIsa::kAvx2) return false;
-    return n_rows >= (gemm_min_rows_ > 0 ? gemm_min_rows_ : DefaultGemmMinRows(t));
+    if (!UsesAvx2(isa_)) return false;
+    return n_rows >= (gemm_min_rows_ > 0 ? gemm_min_rows_ : DefaultGemmMinRows(t, isa_));
   }
   QuantizedRows QuantizeActivations(const float* x, int64_t n_rows, int64_t cols);
   // Makes every thread's scratch hold at least `floats` floats. Runs on the
@@ -153,6 +165,54 @@ void CpuBackend::MatMul(const MatrixView& w, const float* x, int64_t n_rows, flo
     run(0, w.rows);
   } else {
     pool_.ParallelFor(w.rows, run);
+  }
+}
+
+void CpuBackend::MatMulShared(std::span<const MatrixView* const> ws, const float* x, int64_t n_rows,
+                              std::span<float* const> ys) {
+  // Fused only on the GEMV path, where one parallel dispatch per matrix and
+  // re-quantizing the same input are a visible share of a decode step; a
+  // GEMM is long enough to amortise both.
+  bool fuse = !ws.empty() && n_rows > 0;
+  for (const MatrixView* w : ws) {
+    fuse = fuse && w->type == ws[0]->type && w->cols == ws[0]->cols && w->rows > 0 &&
+           !UseGemm(w->type, n_rows);
+  }
+  if (!fuse || ws[0]->cols == 0) {
+    Backend::MatMulShared(ws, x, n_rows, ys);
+    return;
+  }
+  const bool quantized = IsQuantized(ws[0]->type);
+  QuantizedRows q;
+  if (quantized) q = QuantizeActivations(x, n_rows, ws[0]->cols);
+  // Output rows of all matrices in one index space, split over the threads;
+  // each chunk visits the slices of the matrices it overlaps, in order, so a
+  // thread still streams contiguous weight memory.
+  int64_t total_rows = 0, total_bytes = 0;
+  for (const MatrixView* w : ws) {
+    total_rows += w->rows;
+    total_bytes += w->rows * w->row_bytes;
+  }
+  auto run = [&](int64_t b, int64_t e) {
+    int64_t offset = 0;
+    for (size_t i = 0; i < ws.size() && offset < e; ++i) {
+      const MatrixView& w = *ws[i];
+      const int64_t ob = std::max(b, offset) - offset;
+      const int64_t oe = std::min(e, offset + w.rows) - offset;
+      if (ob < oe) {
+        if (quantized) {
+          kernels_->matmul_quant(w, q, ob, oe, ys[i]);
+        } else {
+          kernels_->matmul_float(w, x, n_rows, ob, oe, ys[i]);
+        }
+      }
+      offset += w.rows;
+    }
+  };
+  if (total_bytes < kParallelWeightBytes) {
+    run(0, total_rows);
+  } else {
+    pool_.ParallelFor(total_rows, run);
   }
 }
 
@@ -252,9 +312,7 @@ void CpuBackend::Softmax(float* x, int64_t n) { kernels_->softmax(x, n); }
 std::unique_ptr<Backend> MakeCpuBackend(const CpuBackendOptions& options) {
   int threads = options.threads;
   if (threads <= 0) threads = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
-  CpuIsa isa = options.isa.value_or(DetectCpuIsa());
-  if (isa == CpuIsa::kAvx2 && DetectCpuIsa() != CpuIsa::kAvx2) isa = CpuIsa::kScalar;
-  return std::make_unique<CpuBackend>(threads, isa, options.gemm_min_rows);
+  return std::make_unique<CpuBackend>(threads, ResolveCpuIsa(options.isa), options.gemm_min_rows);
 }
 
 }  // namespace tessera

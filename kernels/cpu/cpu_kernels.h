@@ -5,16 +5,19 @@
 // attention task) so CpuBackend can spread an op over its thread pool with the
 // same code for both tables.
 //
-// Files named *_avx2.cc are compiled with -mavx2 -mfma -mf16c. To keep AVX2
+// Files named *_avx2.cc are compiled with -mavx2 -mfma -mf16c, *_vnni.cc also
+// with -mavx512f -mavx512bw -mavx512vl -mavx512vnni. To keep those
 // instructions out of code a baseline machine may run, they define only
 // functions of their own (no inline functions from shared headers such as
 // model/half.h, no standard-library templates) and are reached only through
-// kAvx2Kernels or the avx2:: entry points after DetectCpuIsa() said kAvx2.
+// the kernel tables or the avx2:: entry points after DetectCpuIsa() said the
+// machine has them.
 #pragma once
 
 #include <cstdint>
 
 #include "kernels/backend.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "model/dtype.h"
 #include "model/matrix_view.h"
 
@@ -62,6 +65,11 @@ struct CpuKernels {
 
 extern const CpuKernels kReferenceKernels;
 extern const CpuKernels kAvx2Kernels;
+// kAvx2Kernels except matmul_quant, which uses AVX-512 VNNI (bit-identical).
+extern const CpuKernels kAvx2VnniKernels;
+
+// The table of `isa` (kAvx2Vnni: kAvx2VnniKernels, and so on).
+const CpuKernels& KernelsFor(CpuIsa isa);
 
 // cos and sin of the rope_dims / 2 rotation angles of `position`:
 // angle_i = position / linear_scale * theta^(-2i / rope_dims) / freq_factors[i],

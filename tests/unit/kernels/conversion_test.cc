@@ -12,7 +12,7 @@
 namespace tessera::testing {
 namespace {
 
-bool HaveAvx2() { return DetectCpuIsa() == CpuIsa::kAvx2; }
+bool HaveAvx2() { return UsesAvx2(DetectCpuIsa()); }
 
 std::vector<uint16_t> AllHalfPatterns() {
   std::vector<uint16_t> v(65536);

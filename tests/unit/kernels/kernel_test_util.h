@@ -54,11 +54,11 @@ struct BackendCase {
   }
 };
 
-// Scalar always; AVX2 only where the machine has it.
+// Scalar always; AVX2 and AVX2 with VNNI only where the machine has them.
 inline std::vector<BackendCase> BackendCases() {
   std::vector<BackendCase> cases;
-  for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2}) {
-    if (isa == CpuIsa::kAvx2 && DetectCpuIsa() != CpuIsa::kAvx2) continue;
+  for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx2Vnni}) {
+    if (ResolveCpuIsa(isa) != isa) continue;
     for (int threads : {1, 2, 3}) cases.push_back({isa, threads});
   }
   return cases;

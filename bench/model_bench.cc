@@ -71,9 +71,9 @@ int main(int argc, char** argv) {
   app.add_option("--types", types, "Weight types")->capture_default_str();
   app.add_option("--threads", thread_counts, "Thread counts")->capture_default_str();
   app.add_option("--preset", preset, "Model preset")->capture_default_str();
-  app.add_option("--prompt", prompt_len, "Prefill prompt tokens")->capture_default_str();
-  app.add_option("--decode", decode_steps, "Decode steps timed")->capture_default_str();
-  app.add_option("--repeats", repeats, "Best of this many runs")->capture_default_str();
+  app.add_option("--prompt", prompt_len, "Prefill prompt tokens")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--decode", decode_steps, "Decode steps timed")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--repeats", repeats, "Best of this many runs")->capture_default_str()->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
   const int max_threads = *std::max_element(thread_counts.begin(), thread_counts.end());
@@ -111,6 +111,11 @@ int main(int argc, char** argv) {
       return 1;
     }
     const Model& m = **model;
+    if (prompt_len + decode_steps > m.config.context_length) {
+      std::fprintf(stderr, "error: --prompt + --decode (%d) exceed the model's context of %lld\n",
+                   prompt_len + decode_steps, static_cast<long long>(m.config.context_length));
+      return 2;
+    }
     const double weight_bytes = static_cast<double>(DecodeWeightBytes(m));
     const double flops_per_token = LayerMatrixFlopsPerToken(m);
     const double logits_flops = 2.0 * m.weights.output.rows * m.weights.output.cols;
@@ -123,7 +128,10 @@ int main(int argc, char** argv) {
       auto backend = MakeCpuBackend(backend_options);
       auto kv = KvCache::Create({m.config.n_layers, m.config.kv_dim(), 16,
                                  (prompt_len + decode_steps + 15) / 16 + 1});
-      if (!kv.ok()) return 1;
+      if (!kv.ok()) {
+        std::fprintf(stderr, "error: %s\n", std::string(kv.status().message()).c_str());
+        return 1;
+      }
       Executor exec(m, *backend, **kv);
       std::vector<float> logits;
       double best_prefill = 1e30, best_decode = 1e30;
@@ -132,13 +140,19 @@ int main(int argc, char** argv) {
         (*kv)->Release(0);
         SequenceChunk chunk{0, prompt, 0, true};
         double t0 = Now();
-        if (!exec.Forward({&chunk, 1}, &logits).ok()) return 1;
+        if (auto st = exec.Forward({&chunk, 1}, &logits); !st.ok()) {
+          std::fprintf(stderr, "error: prefill: %s\n", std::string(st.message()).c_str());
+          return 1;
+        }
         best_prefill = std::min(best_prefill, Now() - t0);
         int32_t token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
         t0 = Now();
         for (int s = 0; s < decode_steps; ++s) {
           SequenceChunk step{0, std::span<const int32_t>(&token, 1), prompt_len + s, true};
-          if (!exec.Forward({&step, 1}, &logits).ok()) return 1;
+          if (auto st = exec.Forward({&step, 1}, &logits); !st.ok()) {
+            std::fprintf(stderr, "error: decode: %s\n", std::string(st.message()).c_str());
+            return 1;
+          }
           token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
         }
         best_decode = std::min(best_decode, Now() - t0);

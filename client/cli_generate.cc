@@ -1,4 +1,5 @@
 // `tessera generate`: single-rank generation from a local model file.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -29,6 +30,11 @@ struct GenerateArgs {
 };
 
 int RunGenerate(const GenerateArgs& a) {
+  const SamplingParams sampling{a.temp, a.top_k, a.top_p, a.seed};
+  if (auto st = ValidateSamplingParams(sampling); !st.ok()) {
+    std::cerr << "error: " << st.message() << "\n";
+    return 2;
+  }
   auto model = LoadModel(a.model);
   if (!model.ok()) {
     std::cerr << "error: " << a.model << ": " << model.status().message() << "\n";
@@ -46,7 +52,9 @@ int RunGenerate(const GenerateArgs& a) {
     std::cerr << "error: the prompt encodes to no tokens (give --prompt some text)\n";
     return 2;
   }
-  const int64_t positions = static_cast<int64_t>(prompt.size()) + a.n;
+  // Never more than the context: Generate refuses longer runs with a clear
+  // message, and the cache must not be sized by an unchecked request first.
+  const int64_t positions = std::min(static_cast<int64_t>(prompt.size()) + a.n, m.config.context_length);
   KvCacheShape shape;
   shape.n_layers = m.config.n_layers;
   shape.kv_dim = m.config.kv_dim();
@@ -61,7 +69,7 @@ int RunGenerate(const GenerateArgs& a) {
   GenerateOptions options;
   options.max_tokens = a.n;
   options.stop_at_eos = !a.ignore_eos;
-  options.sampling = {a.temp, a.top_k, a.top_p, a.seed};
+  options.sampling = sampling;
   std::fputs(a.prompt.c_str(), stdout);
   std::fflush(stdout);
   StreamDecoder decoder(*m.tokenizer);

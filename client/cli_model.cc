@@ -34,10 +34,6 @@ int RunMake(const MakeArgs& a) {
     std::cerr << "error: " << type.status().message() << "\n";
     return 2;
   }
-  if (a.arch != "llama" && a.arch != "qwen2") {
-    std::cerr << "error: --arch must be llama or qwen2, got '" << a.arch << "'\n";
-    return 2;
-  }
   spec->type = *type;
   spec->arch = a.arch == "qwen2" ? Arch::kQwen2 : Arch::kLlama;
   spec->tokenizer = a.tokenizer;
@@ -118,16 +114,20 @@ void AddModelCommands(CLI::App& app, int& exit_code) {
   make->add_option("--preset", args->preset, "tiny (~0.5M params), small (~30M) or medium (~250M)")
       ->capture_default_str();
   make->add_option("--type", args->type, "Matrix type: f32, f16, bf16, q8_0 or q4_0")->capture_default_str();
-  make->add_option("--arch", args->arch, "llama or qwen2 (adds QKV biases)")->capture_default_str();
+  make->add_option("--arch", args->arch, "llama or qwen2 (adds QKV biases)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"llama", "qwen2"}));
   make->add_option("--tokenizer", args->tokenizer, "llama (SentencePiece) or gpt2 (byte-level BPE)")
-      ->capture_default_str();
-  make->add_option("--layers", args->layers, "Override the preset's layer count");
-  make->add_option("--width", args->width, "Override the embedding width");
-  make->add_option("--heads", args->heads, "Override the attention heads");
-  make->add_option("--kv-heads", args->kv_heads, "Override the KV heads (grouped-query attention)");
-  make->add_option("--ffn", args->ffn, "Override the FFN width");
-  make->add_option("--vocab", args->vocab, "Override the vocabulary size");
-  make->add_option("--context", args->context, "Override the context length");
+      ->capture_default_str()
+      ->check(CLI::IsMember({"llama", "gpt2"}));
+  make->add_option("--layers", args->layers, "Override the preset's layer count")->check(CLI::PositiveNumber);
+  make->add_option("--width", args->width, "Override the embedding width")->check(CLI::PositiveNumber);
+  make->add_option("--heads", args->heads, "Override the attention heads")->check(CLI::PositiveNumber);
+  make->add_option("--kv-heads", args->kv_heads, "Override the KV heads (grouped-query attention)")
+      ->check(CLI::PositiveNumber);
+  make->add_option("--ffn", args->ffn, "Override the FFN width")->check(CLI::PositiveNumber);
+  make->add_option("--vocab", args->vocab, "Override the vocabulary size")->check(CLI::PositiveNumber);
+  make->add_option("--context", args->context, "Override the context length")->check(CLI::PositiveNumber);
   make->add_option("--seed", args->seed, "Weight seed (same seed, same bytes)")->capture_default_str();
   make->add_flag("--tied", args->tied, "Tie the output head to the token embedding");
   make->callback([args, &exit_code] { exit_code = RunMake(*args); });

@@ -139,13 +139,25 @@ absl::Status ValidateSpec(const ModelSpec& s) {
         absl::StrCat("tokenizer must be llama or gpt2, got '", s.tokenizer, "'"));
   }
   if (!(s.logit_scale > 0.0f)) return absl::InvalidArgumentError("logit scale must be > 0");
+  // Each field alone may be sane while their product is not; counted in
+  // double so the check itself cannot overflow.
+  const double d = static_cast<double>(s.dim), f = static_cast<double>(s.ffn_dim);
+  const double params = static_cast<double>(s.vocab_size) * d * 2 +
+                        static_cast<double>(s.n_layers) * (4 * d * d + 3 * d * f);
+  constexpr double kMaxParameters = 4e9;
+  if (params > kMaxParameters) {
+    return absl::InvalidArgumentError(absl::StrCat("a model of about ", params / 1e6,
+                                                   "M parameters is beyond what model make writes (",
+                                                   kMaxParameters / 1e6, "M at most)"));
+  }
   return absl::OkStatus();
 }
 
 int64_t ParameterCount(const ModelSpec& s) {
   const int64_t head_dim = s.dim / s.n_heads;
   const int64_t kv_dim = s.n_kv_heads * head_dim;
-  const int64_t per_layer = 2 * s.dim * s.dim + 2 * s.dim * kv_dim + 3 * s.dim * s.ffn_dim + 2 * s.dim;
+  const int64_t biases = s.arch == Arch::kQwen2 ? s.dim + 2 * kv_dim : 0;
+  const int64_t per_layer = 2 * s.dim * s.dim + 2 * s.dim * kv_dim + 3 * s.dim * s.ffn_dim + 2 * s.dim + biases;
   return s.vocab_size * s.dim * (s.tied_output ? 1 : 2) + s.n_layers * per_layer + s.dim;
 }
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 
 namespace tessera {
@@ -20,12 +20,17 @@ Executor::Executor(const Model& model, Backend& backend, KvCache& kv)
 
 absl::Status Executor::Validate(std::span<const SequenceChunk> batch) const {
   const ModelConfig& c = model_.config;
-  absl::flat_hash_map<int64_t, int64_t> seen;
+  if (kv_.shape().n_layers != c.n_layers || kv_.shape().kv_dim != c.kv_dim()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "KV cache shaped for ", kv_.shape().n_layers, " layers of width ", kv_.shape().kv_dim,
+        " but the model has ", c.n_layers, " layers of KV width ", c.kv_dim()));
+  }
+  absl::flat_hash_set<int64_t> seen;
   for (const SequenceChunk& chunk : batch) {
     if (chunk.tokens.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("sequence ", chunk.seq_id, ": empty chunk"));
     }
-    if (!seen.emplace(chunk.seq_id, 0).second) {
+    if (!seen.insert(chunk.seq_id).second) {
       return absl::InvalidArgumentError(
           absl::StrCat("sequence ", chunk.seq_id, " appears twice in one step"));
     }
@@ -36,18 +41,19 @@ absl::Status Executor::Validate(std::span<const SequenceChunk> batch) const {
                                                        ")"));
       }
     }
-    const int64_t end = chunk.start_pos + static_cast<int64_t>(chunk.tokens.size());
-    if (chunk.start_pos < 0 || end > c.context_length) {
-      return absl::OutOfRangeError(absl::StrCat("sequence ", chunk.seq_id, ": positions [",
-                                                chunk.start_pos, ", ", end,
-                                                ") exceed the model's context of ",
+    const int64_t size = static_cast<int64_t>(chunk.tokens.size());
+    if (chunk.start_pos < 0 || size > c.context_length || chunk.start_pos > c.context_length - size) {
+      return absl::OutOfRangeError(absl::StrCat("sequence ", chunk.seq_id, ": ", size,
+                                                " tokens from position ", chunk.start_pos,
+                                                " do not fit the model's context of ",
                                                 c.context_length));
     }
-    // Attention reads positions [0, start_pos): they must already be in the cache.
-    if (chunk.start_pos > 0 && kv_.ReservedPositions(chunk.seq_id) < chunk.start_pos) {
+    // Attention reads positions [0, start_pos): a previous step must have
+    // written them.
+    if (chunk.start_pos > kv_.Length(chunk.seq_id)) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "sequence ", chunk.seq_id, " starts at position ", chunk.start_pos,
-          " but the KV cache holds no earlier positions for it"));
+          "sequence ", chunk.seq_id, " starts at position ", chunk.start_pos, " but only positions [0, ",
+          kv_.Length(chunk.seq_id), ") of it are in the KV cache"));
     }
   }
   return absl::OkStatus();
@@ -118,6 +124,9 @@ absl::Status Executor::Forward(std::span<const SequenceChunk> batch, std::vector
     if (!chunk.want_logits) continue;
     std::memcpy(&xn_[row * c.dim], &x_[(t - 1) * c.dim], sizeof(float) * c.dim);
     ++row;
+  }
+  for (const SequenceChunk& chunk : batch) {
+    kv_.SetLength(chunk.seq_id, chunk.start_pos + static_cast<int64_t>(chunk.tokens.size()));
   }
   logits->resize(static_cast<size_t>(n_logits * c.vocab_size));
   if (n_logits > 0) {

@@ -30,9 +30,9 @@ class Executor {
 
   // Runs one step. On success `logits` holds one row of vocab_size floats per
   // chunk with want_logits, in batch order. Bad input (token id out of range,
-  // positions past the context, a chunk starting past the sequence's reserved
-  // positions, a sequence twice in one step) and a full KV cache are errors;
-  // nothing is reserved or written then.
+  // positions past the context, a chunk starting past what the cache holds of
+  // its sequence, a sequence twice in one step, a cache shaped for another
+  // model) and a full KV cache are errors; nothing is reserved or written then.
   absl::Status Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits);
 
   const Model& model() const { return model_; }

@@ -43,8 +43,8 @@ absl::StatusOr<GenerateResult> Generate(Executor& executor, std::span<const int3
   if (options.prefill_chunk < 1) return absl::InvalidArgumentError("prefill chunk must be >= 1");
   if (auto s = ValidateSamplingParams(options.sampling); !s.ok()) return s;
   const ModelConfig& config = executor.model().config;
-  const int64_t total = static_cast<int64_t>(prompt.size()) + options.max_tokens - 1;
-  if (total > config.context_length) {
+  if (options.max_tokens > config.context_length ||
+      static_cast<int64_t>(prompt.size()) + options.max_tokens - 1 > config.context_length) {
     return absl::OutOfRangeError(absl::StrCat("prompt of ", prompt.size(), " tokens plus ",
                                               options.max_tokens, " new tokens exceeds the context of ",
                                               config.context_length));

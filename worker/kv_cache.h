@@ -40,6 +40,12 @@ class KvCache {
   void Release(int64_t seq);
   bool Has(int64_t seq) const { return tables_.contains(seq); }
   int64_t ReservedPositions(int64_t seq) const;
+  // Positions [0, Length(seq)) hold keys and values written by a finished
+  // step; a later step may start at any position up to it (starting before it
+  // overwrites, and forgets, what follows). 0 for an unknown sequence.
+  int64_t Length(int64_t seq) const;
+  // Records that positions [0, length) are written; requires them reserved.
+  void SetLength(int64_t seq, int64_t length);
 
   // Row of `pos` (kv_dim floats); the position must be reserved.
   float* KeyRow(int64_t layer, int64_t seq, int64_t pos);
@@ -51,15 +57,23 @@ class KvCache {
               std::vector<const float*>& v_ptrs) const;
 
  private:
-  explicit KvCache(const KvCacheShape& shape);
+  KvCache(const KvCacheShape& shape, std::unique_ptr<float[]> keys, std::unique_ptr<float[]> values);
   int64_t BlockFloats() const { return shape_.block_size * shape_.kv_dim; }
-  float* Row(std::vector<float>& store, int64_t layer, int64_t seq, int64_t pos);
+  float* Row(float* store, int64_t layer, int64_t seq, int64_t pos);
+
+  struct Sequence {
+    std::vector<int32_t> blocks;
+    int64_t length = 0;
+  };
 
   KvCacheShape shape_;
-  std::vector<float> keys_;    // [layer][block][position in block][kv_dim]
-  std::vector<float> values_;  // same layout
+  // [layer][block][position in block][kv_dim]; left uninitialised (a
+  // position is read only after a step wrote it), so untouched pages of a
+  // large cache cost no memory.
+  std::unique_ptr<float[]> keys_;
+  std::unique_ptr<float[]> values_;
   std::vector<int32_t> free_;  // free block ids, popped from the back
-  absl::flat_hash_map<int64_t, std::vector<int32_t>> tables_;
+  absl::flat_hash_map<int64_t, Sequence> tables_;
 };
 
 }  // namespace tessera

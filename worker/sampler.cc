@@ -18,7 +18,7 @@ uint64_t SplitMix64(uint64_t x) {
 int32_t Argmax(std::span<const float> logits) {
   int32_t best = 0;
   for (int32_t i = 1; i < static_cast<int32_t>(logits.size()); ++i) {
-    if (logits[i] > logits[best]) best = i;
+    if (logits[i] > logits[best] || (std::isnan(logits[best]) && !std::isnan(logits[i]))) best = i;
   }
   return best;
 }
@@ -49,8 +49,10 @@ int32_t Sampler::Sample(std::span<const float> logits, int64_t position) {
   // top-p and the final draw see one deterministic order.
   candidates_.clear();
   candidates_.reserve(logits.size());
+  // A NaN (from a corrupt weight) would break the sort's ordering; it ranks
+  // last instead.
   for (int32_t i = 0; i < static_cast<int32_t>(logits.size()); ++i) {
-    candidates_.emplace_back(logits[i], i);
+    candidates_.emplace_back(std::isnan(logits[i]) ? -INFINITY : logits[i], i);
   }
   auto by_logit = [](const auto& a, const auto& b) {
     return a.first > b.first || (a.first == b.first && a.second < b.second);
@@ -66,7 +68,8 @@ int32_t Sampler::Sample(std::span<const float> logits, int64_t position) {
 
   const double inv_t = 1.0 / params_.temperature;
   const double max_logit = candidates_[0].first;
-  std::vector<double> probs(keep);
+  std::vector<double>& probs = probs_;
+  probs.resize(keep);
   double sum = 0.0;
   for (size_t i = 0; i < keep; ++i) {
     probs[i] = std::exp((candidates_[i].first - max_logit) * inv_t);

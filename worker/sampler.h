@@ -35,6 +35,7 @@ class Sampler {
  private:
   SamplingParams params_;
   std::vector<std::pair<float, int32_t>> candidates_;  // reused scratch
+  std::vector<double> probs_;
 };
 
 }  // namespace tessera

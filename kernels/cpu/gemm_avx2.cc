@@ -46,23 +46,6 @@ inline __m256 Load8(const uint8_t* row, int64_t k) {
   }
 }
 
-// One weight of a float type (tails of K that are not a multiple of 8).
-template <DType T>
-inline float Load1(const uint8_t* row, int64_t k) {
-  if constexpr (T == DType::kF32) {
-    float v;
-    std::memcpy(&v, row + 4 * k, 4);
-    return v;
-  } else {
-    uint16_t h;
-    std::memcpy(&h, row + 2 * k, 2);
-    if constexpr (T == DType::kF16) {
-      return F16Scalar(h);
-    } else {
-      return Bf16Scalar(h);
-    }
-  }
-}
 
 inline void Transpose8(__m256 r[8]) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);

@@ -18,22 +18,6 @@ inline __m256 Load8(const uint8_t* row, int64_t k) {
   }
 }
 
-template <DType T>
-inline float Load1(const uint8_t* row, int64_t k) {
-  if constexpr (T == DType::kF32) {
-    float v;
-    std::memcpy(&v, row + 4 * k, 4);
-    return v;
-  } else {
-    uint16_t h;
-    std::memcpy(&h, row + 2 * k, 2);
-    if constexpr (T == DType::kF16) {
-      return F16Scalar(h);
-    } else {
-      return Bf16Scalar(h);
-    }
-  }
-}
 
 // Eight accumulators cover the FMA latency (4 cycles) x 2 FMA pipes.
 template <DType T>

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "model/dtype.h"
+
 namespace tessera {
 namespace {
 
@@ -76,6 +78,24 @@ inline float Bf16Scalar(uint16_t h) {
 }
 
 // The fp16 scale at the start of a Q8_0/Q4_0 block.
+// One weight of a float type (the tails of K that are not a multiple of 8).
+template <DType T>
+inline float Load1(const uint8_t* row, int64_t k) {
+  if constexpr (T == DType::kF32) {
+    float v;
+    std::memcpy(&v, row + 4 * k, 4);
+    return v;
+  } else {
+    uint16_t h;
+    std::memcpy(&h, row + 2 * k, 2);
+    if constexpr (T == DType::kF16) {
+      return F16Scalar(h);
+    } else {
+      return Bf16Scalar(h);
+    }
+  }
+}
+
 inline float BlockScale(const uint8_t* block) {
   uint16_t h;
   std::memcpy(&h, block, 2);

@@ -31,5 +31,13 @@ echo "$err" | grep -q "^error: " || fail "no clear error for a truncated model: 
 if err=$("$BIN" generate -m "$WORK/missing.gguf" -p "x" -n 4 2>&1); then fail "missing model accepted"; fi
 echo "$err" | grep -q "missing.gguf" || fail "error does not name the file: $err"
 if "$BIN" model make --preset huge -o "$WORK/x.gguf" 2>/dev/null; then fail "unknown preset accepted"; fi
-if "$BIN" generate -m "$WORK/a.gguf" -p "x" --temp -1 2>/dev/null; then fail "negative temperature accepted"; fi
+if err=$("$BIN" generate -m "$WORK/a.gguf" -p "x" --temp -1 2>&1); then fail "negative temperature accepted"; fi
+echo "$err" | grep -q -- "--temp" || fail "no clear error for a negative temperature: $err"
+if err=$("$BIN" generate -m "$WORK/a.gguf" -p "x" --top-p 1.5 2>&1); then fail "top-p 1.5 accepted"; fi
+echo "$err" | grep -q "top-p" || fail "no clear error for top-p 1.5: $err"
+if err=$("$BIN" generate -m "$WORK/a.gguf" -p "x" -n 100000 2>&1); then fail "a run past the context accepted"; fi
+echo "$err" | grep -q "context" || fail "no clear error for a run past the context: $err"
+if "$BIN" model make --preset tiny --layers 0 -o "$WORK/x.gguf" 2>/dev/null; then fail "--layers 0 accepted"; fi
+if err=$("$BIN" model make --preset tiny --vocab 1000000 --width 1000000 -o "$WORK/x.gguf" 2>&1); then fail "a huge model accepted"; fi
+echo "$err" | grep -q "parameters" || fail "no clear error for a huge model: $err"
 echo "e2e cli: ok"

@@ -115,6 +115,14 @@ TEST(ExecutorTest, BadInputIsRejectedAndLeavesCacheUntouched) {
   SequenceChunk too_long{0, long_prompt, 0, true};
   EXPECT_EQ(exec.Forward({&too_long, 1}, &logits).code(), absl::StatusCode::kResourceExhausted);
 
+  // Three positions written: a chunk may not start inside the rest of the
+  // block (position 10 is reserved but was never written).
+  SequenceChunk first{9, ok, 0, true};
+  ASSERT_TRUE(exec.Forward({&first, 1}, &logits).ok());
+  SequenceChunk in_block_gap{9, ok, 10, true};
+  EXPECT_EQ(exec.Forward({&in_block_gap, 1}, &logits).code(), absl::StatusCode::kFailedPrecondition);
+  kv->Release(9);
+
   SequenceChunk twice[] = {{3, ok, 0, true}, {3, ok, 0, true}};
   EXPECT_EQ(exec.Forward(twice, &logits).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(kv->free_blocks(), 4);
@@ -123,6 +131,27 @@ TEST(ExecutorTest, BadInputIsRejectedAndLeavesCacheUntouched) {
   SequenceChunk good{0, ok, 0, true};
   EXPECT_TRUE(exec.Forward({&good, 1}, &logits).ok());
   EXPECT_EQ(logits.size(), static_cast<size_t>(model->config.vocab_size));
+}
+
+// A step that starts before the sequence's end overwrites what follows:
+// [1 2 3] then 7 at position 1 is the sequence [1 7].
+TEST(ExecutorTest, RewindOverwritesTheTail) {
+  auto model = testing::MakeTestModel(ModelSpec{});
+  ASSERT_NE(model, nullptr);
+  auto backend = MakeCpuBackend({.threads = 2});
+  auto kv = MakeKv(*model);
+  Executor exec(*model, *backend, *kv);
+  std::vector<float> rewound, fresh;
+  const std::vector<int32_t> abc = {1, 2, 3}, seven = {7}, one_seven = {1, 7};
+  SequenceChunk c1{0, abc, 0, true};
+  ASSERT_TRUE(exec.Forward({&c1, 1}, &rewound).ok());
+  SequenceChunk c2{0, seven, 1, true};
+  ASSERT_TRUE(exec.Forward({&c2, 1}, &rewound).ok());
+  EXPECT_EQ(kv->Length(0), 2);
+  SequenceChunk c3{1, one_seven, 0, true};
+  ASSERT_TRUE(exec.Forward({&c3, 1}, &fresh).ok());
+  ASSERT_EQ(rewound.size(), fresh.size());
+  for (size_t i = 0; i < fresh.size(); ++i) EXPECT_NEAR(rewound[i], fresh[i], 1e-4f * (1 + std::abs(fresh[i])));
 }
 
 }  // namespace

@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> types = {"f32", "f16", "q8_0", "q4_0"};
   std::vector<int> thread_counts = {1, 2};
   std::string preset = "medium";
-  int prompt_len = 512, decode_steps = 32, repeats = 2;
+  int prompt_len = 512, decode_steps = 32, repeats = 3;
   app.add_option("--models", models_dir, "Where benchmark models are made and kept")->capture_default_str();
   app.add_option("--types", types, "Weight types")->capture_default_str();
   app.add_option("--threads", thread_counts, "Thread counts")->capture_default_str();
@@ -79,8 +79,9 @@ int main(int argc, char** argv) {
   const int max_threads = *std::max_element(thread_counts.begin(), thread_counts.end());
   std::printf("probing the machine (%d threads)...\n", max_threads);
   // The bandwidth this shared host gives swings over minutes (35-64 GB/s
-  // seen), so each decode figure is set against probes taken right before and
-  // after it, the higher of the two (the stricter ratio).
+  // seen), so each decode run is set against probes taken right before and
+  // after it, the higher of the two (the stricter ratio), and a row reports
+  // the run with the median ratio.
   ReadBandwidthProbe bandwidth_probe(max_threads, int64_t{1} << 30);
   const double fma_peak = MeasureFmaPeak(max_threads);
   std::printf("memory read bandwidth %.1f GB/s now, f32 FMA peak %.1f GFLOP/s (%d threads, %s)\n\n",
@@ -134,8 +135,11 @@ int main(int argc, char** argv) {
       }
       Executor exec(m, *backend, **kv);
       std::vector<float> logits;
-      double best_prefill = 1e30, best_decode = 1e30;
-      double bandwidth = bandwidth_probe.Measure(3);
+      double best_prefill = 1e30;
+      struct DecodeRun {
+        double seconds, bandwidth, ratio;
+      };
+      std::vector<DecodeRun> runs;
       for (int r = 0; r < repeats; ++r) {
         (*kv)->Release(0);
         SequenceChunk chunk{0, prompt, 0, true};
@@ -146,6 +150,7 @@ int main(int argc, char** argv) {
         }
         best_prefill = std::min(best_prefill, Now() - t0);
         int32_t token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        const double bw_before = bandwidth_probe.Measure(2);
         t0 = Now();
         for (int s = 0; s < decode_steps; ++s) {
           SequenceChunk step{0, std::span<const int32_t>(&token, 1), prompt_len + s, true};
@@ -155,17 +160,20 @@ int main(int argc, char** argv) {
           }
           token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
         }
-        best_decode = std::min(best_decode, Now() - t0);
+        const double seconds = Now() - t0;
+        const double bw = std::max(bw_before, bandwidth_probe.Measure(2));
+        runs.push_back({seconds, bw, weight_bytes * decode_steps / seconds / 1e9 / bw});
       }
-      bandwidth = std::max(bandwidth, bandwidth_probe.Measure(3));
+      std::sort(runs.begin(), runs.end(), [](const DecodeRun& a, const DecodeRun& b) { return a.ratio < b.ratio; });
+      const DecodeRun& median = runs[runs.size() / 2];
       Row row;
       row.type = type_name;
       row.threads = threads;
       row.prefill_tps = prompt_len / best_prefill;
-      row.decode_tps = decode_steps / best_decode;
+      row.decode_tps = decode_steps / median.seconds;
       row.decode_gbs = weight_bytes * row.decode_tps / 1e9;
       row.prefill_gflops = (flops_per_token * prompt_len + logits_flops) / best_prefill / 1e9;
-      row.bandwidth = bandwidth;
+      row.bandwidth = median.bandwidth;
       rows.push_back(row);
       std::printf("%-5s %d thr: prefill %7.1f tok/s (%6.1f GFLOP/s), decode %6.2f tok/s (%5.1f GB/s of %.1f)\n",
                   type_name.c_str(), threads, row.prefill_tps, row.prefill_gflops, row.decode_tps,

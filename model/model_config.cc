@@ -54,7 +54,9 @@ class Keys {
     const std::string key = Name(suffix);
     if (!f_.Has(key)) return Missing(key);
     TESSERA_GGUF_ASSIGN_OR_RETURN(const double v, f_.GetFloat(key));
-    if (!std::isfinite(v) || v <= 0 || v >= hi) {
+    // Checked after the cast too: 1e-60 is positive as a double but 0 as a
+    // float, and a zero scale or epsilon turns every logit into NaN.
+    if (!std::isfinite(v) || v <= 0 || v >= hi || static_cast<float>(v) < 1e-30f) {
       return absl::InvalidArgumentError(
           absl::StrCat("key '", key, "' is ", v, ", expected a number above 0 and below ", hi));
     }
@@ -97,7 +99,7 @@ absl::Status ReadRopeScaling(const GgufFile& f, const Keys& k, ModelConfig& c) {
       return absl::InvalidArgumentError(absl::StrCat(
           "key '", k.Name("rope.scaling.type"), "' is '", std::string(type),
           "': tessera supports rope scaling 'none' and 'linear' (and Llama-3 style "
-          "rope_freqs.weight), not '", std::string(type), "'"));
+          "rope_freqs.weight)"));
     }
     TESSERA_GGUF_ASSIGN_OR_RETURN(c.rope_linear_scale, k.Positive("rope.scaling.factor", kMaxScale));
     return absl::OkStatus();

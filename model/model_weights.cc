@@ -8,12 +8,15 @@
 
 #include "model/model_weights.h"
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "model/gguf_cursor.h"
@@ -71,6 +74,32 @@ absl::StatusOr<std::vector<float>> BindVector(const GgufFile& f, const std::stri
   return out;
 }
 
+// Whether BindModelWeights gives `name` a role.
+bool IsBoundTensor(std::string_view name, const ModelConfig& c) {
+  if (name == "token_embd.weight" || name == "output_norm.weight" || name == "rope_freqs.weight" ||
+      (name == "output.weight" && !c.tied_output)) {
+    return true;
+  }
+  if (!name.starts_with("blk.")) return false;
+  name.remove_prefix(4);
+  const size_t dot = name.find('.');
+  if (dot == std::string_view::npos || dot == 0 || dot > 4) return false;
+  int64_t layer = 0;
+  for (char ch : name.substr(0, dot)) {
+    if (ch < '0' || ch > '9') return false;
+    layer = layer * 10 + (ch - '0');
+  }
+  // "blk.01." is not a name BindLayer looks up.
+  if (layer >= c.n_layers || (dot > 1 && name[0] == '0')) return false;
+  name.remove_prefix(dot + 1);
+  for (const char* role : {"attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight",
+                           "attn_output.weight", "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight",
+                           "ffn_down.weight"}) {
+    if (name == role) return true;
+  }
+  return c.qkv_bias && (name == "attn_q.bias" || name == "attn_k.bias" || name == "attn_v.bias");
+}
+
 absl::StatusOr<LayerWeights> BindLayer(const GgufFile& f, const ModelConfig& c, int64_t i) {
   const std::string p = absl::StrCat("blk.", i, ".");
   LayerWeights l;
@@ -104,6 +133,13 @@ absl::StatusOr<ModelWeights> BindModelWeights(const GgufFile& f, const ModelConf
   }
   if (f.FindTensor("rope_freqs.weight") != nullptr) {
     TESSERA_GGUF_ASSIGN_OR_RETURN(w.rope_freqs, BindVector(f, "rope_freqs.weight", c.rope_dims / 2));
+    for (size_t i = 0; i < w.rope_freqs.size(); ++i) {
+      // Each is a divisor of a rotation frequency.
+      if (!std::isfinite(w.rope_freqs[i]) || !(w.rope_freqs[i] > 0.0f)) {
+        return absl::InvalidArgumentError(absl::StrCat("tensor 'rope_freqs.weight': element ", i, " is ",
+                                                       w.rope_freqs[i], ", expected a finite number above 0"));
+      }
+    }
   }
   // A layer beyond block_count means the metadata and the tensors disagree;
   // running the first block_count layers would give wrong output silently.
@@ -117,6 +153,16 @@ absl::StatusOr<ModelWeights> BindModelWeights(const GgufFile& f, const ModelConf
   for (int64_t i = 0; i < c.n_layers; ++i) {
     TESSERA_GGUF_ASSIGN_OR_RETURN(LayerWeights l, BindLayer(f, c, i));
     w.layers.push_back(std::move(l));
+  }
+  // A tensor with no role here (attn_output.bias, attn_q_norm of a newer
+  // architecture labelled as this one) would be silently ignored and the
+  // logits silently wrong: refuse the file instead.
+  for (const GgufTensorInfo& t : f.tensors()) {
+    if (!IsBoundTensor(t.name, c)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", absl::CHexEscape(absl::string_view(t.name.data(), t.name.size())), "' has no role in a ", std::string(ArchName(c.arch)),
+          " model as tessera runs it; refusing the file rather than ignoring it"));
+    }
   }
   return w;
 }

@@ -227,3 +227,19 @@ TEST(ModelConfigTest, MissingTokenEmbeddingRefused) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+// 1e-60 is a positive double but 0 as a float: a zero scale would turn every
+// logit into NaN, so it must be refused like 0 itself.
+TEST(ModelConfigTest, ScaleThatVanishesAsFloatRefused) {
+  auto c = Load(TinyModel{}, [](GgufWriter& w) {
+    w.SetString("llama.rope.scaling.type", "linear");
+    w.SetFloat32("llama.rope.scaling.factor", 1e-40f);  // a float32 subnormal
+  });
+  ExpectRefused(c, {"llama.rope.scaling.factor"});
+}
+
+}  // namespace
+}  // namespace tessera

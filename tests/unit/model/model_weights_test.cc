@@ -253,3 +253,35 @@ TEST(ModelWeightsTest, FewerLayersThanBlockCountRefused) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+// Tensors with no role would be ignored and the logits silently wrong.
+TEST(ModelWeightsTest, TensorWithoutRoleRefused) {
+  for (const char* name : {"blk.0.attn_output.bias", "blk.1.attn_q_norm.weight", "blk.01.attn_norm.weight",
+                           "mystery.weight"}) {
+    TinyModel m;
+    ExpectRefused(Bind(m, TinyTensors(m),
+                       [&](GgufWriter& w) {
+                         ASSERT_TRUE(w.AddTensor(name, {m.dim}, DType::kF32,
+                                                 std::vector<uint8_t>(4 * m.dim)).ok());
+                       }),
+                  {name, "has no role"});
+  }
+}
+
+TEST(ModelWeightsTest, RopeFreqsZeroRefused) {
+  TinyModel m;
+  ExpectRefused(Bind(m, TinyTensors(m),
+                     [](GgufWriter& w) {
+                       const float freqs[2] = {1.0f, 0.0f};
+                       std::vector<uint8_t> bytes(8);
+                       std::memcpy(bytes.data(), freqs, 8);
+                       ASSERT_TRUE(w.AddTensor("rope_freqs.weight", {2}, DType::kF32, bytes).ok());
+                     }),
+                {"rope_freqs.weight", "element 1"});
+}
+
+}  // namespace
+}  // namespace tessera

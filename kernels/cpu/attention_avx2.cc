@@ -113,23 +113,7 @@ void Avx2AttentionTask(const AttentionArgs& a, int64_t token, int64_t kv_head, f
     Scores(q, KvCursor(a.kv.k_blocks, a.kv.block_size, stride, offset), n_keys, a.head_dim, a.scale, p);
 
     // Softmax numerators; the 1 / sum is folded into the output.
-    __m256 vmax = _mm256_set1_ps(p[0]);
-    int64_t j = 0;
-    for (; j + 8 <= n_keys; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(p + j));
-    float max = Hmax(vmax);
-    for (; j < n_keys; ++j) max = p[j] > max ? p[j] : max;
-    const __m256 m = _mm256_set1_ps(max);
-    __m256 acc = _mm256_setzero_ps();
-    for (j = 0; j + 8 <= n_keys; j += 8) {
-      const __m256 e = Exp(_mm256_sub_ps(_mm256_loadu_ps(p + j), m));
-      _mm256_storeu_ps(p + j, e);
-      acc = _mm256_add_ps(acc, e);
-    }
-    float sum = Hsum(acc);
-    for (; j < n_keys; ++j) {
-      p[j] = __builtin_expf(p[j] - max);
-      sum += p[j];
-    }
+    const float sum = SoftmaxNumerators(p, n_keys);
 
     float* out = a.out + (token * a.n_heads + h) * a.head_dim;
     const KvCursor values(a.kv.v_blocks, a.kv.block_size, stride, offset);

@@ -34,13 +34,7 @@ struct Q4Block {
   static constexpr int kBytes = 18;
   static constexpr int kSumShift = 3;
   static inline __m256i Dot(const uint8_t* blk, __m256i xv) {
-    // Both 128-bit halves hold the 16 packed bytes; shifting the upper half by
-    // 4 puts elements 16..31 (high nibbles) there, elements 0..15 below.
-    const __m256i packed =
-        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)));
-    const __m256i q = _mm256_and_si256(_mm256_srlv_epi64(packed, _mm256_setr_epi64x(0, 0, 4, 4)),
-                                       _mm256_set1_epi8(0x0f));
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), _mm256_set1_epi16(1));
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(UnpackQ4(blk), xv), _mm256_set1_epi16(1));
   }
   static inline __m256i Sums8(const uint8_t* w, const int8_t* xq) { return Sums8ByDot<Q4Block>(w, xq); }
   static inline __m256 Scales8(const uint8_t* w) { return Scales8Gpr<kBytes>(w); }

@@ -78,12 +78,7 @@ struct Q4Vnni {
   static constexpr int kBytes = 18;
   static constexpr int kSumShift = 3;
   static inline __m256i Dot(const uint8_t* blk, __m256i xv) {
-    // Elements 0..15 (low nibbles) in the lower half, 16..31 (high) above.
-    const __m256i packed =
-        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)));
-    const __m256i q = _mm256_and_si256(_mm256_srlv_epi64(packed, _mm256_setr_epi64x(0, 0, 4, 4)),
-                                       _mm256_set1_epi8(0x0f));
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, xv);
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), UnpackQ4(blk), xv);
   }
   static inline __m256i Sums8(const uint8_t* w, const int8_t* xq) {
     __m256i s[8];

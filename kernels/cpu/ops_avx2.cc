@@ -178,25 +178,10 @@ void Avx2Add(float* x, const float* y, int64_t n) {
 
 void Avx2Softmax(float* x, int64_t n) {
   if (n <= 0) return;
+  const float sum = SoftmaxNumerators(x, n);
   int64_t i = 0;
-  __m256 vmax = _mm256_set1_ps(x[0]);
-  for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + i));
-  float max = Hmax(vmax);
-  for (; i < n; ++i) max = x[i] > max ? x[i] : max;
-  const __m256 m = _mm256_set1_ps(max);
-  __m256 acc = _mm256_setzero_ps();
-  for (i = 0; i + 8 <= n; i += 8) {
-    const __m256 e = Exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
-    _mm256_storeu_ps(x + i, e);
-    acc = _mm256_add_ps(acc, e);
-  }
-  float sum = Hsum(acc);
-  for (; i < n; ++i) {
-    x[i] = __builtin_expf(x[i] - max);
-    sum += x[i];
-  }
   const __m256 inv = _mm256_set1_ps(1.0f / sum);
-  for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
   const float inv_s = 1.0f / sum;
   for (; i < n; ++i) x[i] *= inv_s;
 }

@@ -16,6 +16,15 @@
 namespace tessera {
 namespace {
 
+// The 32 nibbles of a Q4_0 block as bytes 0..15 in element order: both
+// 128-bit halves hold the 16 packed bytes, and shifting the upper half by 4
+// puts elements 16..31 (the high nibbles) there, elements 0..15 below.
+inline __m256i UnpackQ4(const uint8_t* blk) {
+  const __m256i packed =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)));
+  return _mm256_and_si256(_mm256_srlv_epi64(packed, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0f));
+}
+
 // Lane j = the sum of the eight lanes of s[j] (the AVX2 kernel's reduction).
 inline __m256i Reduce8(const __m256i* s) {
   const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));

@@ -104,5 +104,27 @@ inline float BlockScale(const uint8_t* block) {
 
 inline int64_t MinI(int64_t a, int64_t b) { return a < b ? a : b; }
 
+// p[j] = exp(p[j] - max(p)) for j < n (n >= 1), in place; returns their sum.
+inline float SoftmaxNumerators(float* p, int64_t n) {
+  __m256 vmax = _mm256_set1_ps(p[0]);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(p + j));
+  float max = Hmax(vmax);
+  for (; j < n; ++j) max = p[j] > max ? p[j] : max;
+  const __m256 m = _mm256_set1_ps(max);
+  __m256 acc = _mm256_setzero_ps();
+  for (j = 0; j + 8 <= n; j += 8) {
+    const __m256 e = Exp(_mm256_sub_ps(_mm256_loadu_ps(p + j), m));
+    _mm256_storeu_ps(p + j, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  float sum = Hsum(acc);
+  for (; j < n; ++j) {
+    p[j] = __builtin_expf(p[j] - max);
+    sum += p[j];
+  }
+  return sum;
+}
+
 }  // namespace
 }  // namespace tessera

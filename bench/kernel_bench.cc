@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
-#include "bench/machine_probe.h"
+#include "kernels/cpu/machine_probe.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "model/quant.h"
 

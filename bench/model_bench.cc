@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
-#include "bench/machine_probe.h"
+#include "kernels/cpu/machine_probe.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "model/model.h"
 #include "model/model_maker.h"

@@ -5,14 +5,15 @@ find_package(absl REQUIRED)
 find_package(GTest REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(glog REQUIRED)
+find_package(Protobuf REQUIRED)
+find_package(nlohmann_json REQUIRED)
 if(NOT TESSERA_ONLY_CORE)
   find_package(benchmark REQUIRED)
-  # Used by the sharded and serving modules (comm/, coordinator/); found now so a
-  # machine missing them fails at configure time, not in a later issue.
   find_package(MPI REQUIRED COMPONENTS CXX)
-  find_package(Protobuf REQUIRED)
+  find_program(TESSERA_MPIEXEC NAMES mpiexec mpirun REQUIRED)
+  # The serving issue's coordinator needs it; found now so a machine missing it
+  # fails at configure time.
   find_package(cppzmq REQUIRED)
-  find_package(nlohmann_json REQUIRED)
 
   include(CheckLanguage)
   if(NOT DEFINED CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)

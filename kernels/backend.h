@@ -41,12 +41,34 @@ struct AttentionArgs {
   int64_t n_tokens = 0;
   const int32_t* positions = nullptr;  // query i attends keys [0, positions[i]]
   int64_t n_heads = 0;
-  int64_t n_kv_heads = 0;              // n_heads % n_kv_heads == 0 (grouped-query)
+  int64_t n_kv_heads = 0;
   int64_t head_dim = 0;
+  // Grouped-query layout. Query head h (0-based in q) reads kv head
+  // (q_head_offset + h) / kv_group. The defaults (kv_group 0 = n_heads /
+  // n_kv_heads, offset 0) are the whole model; a tensor-parallel rank holding
+  // query heads [qb, qe) of a model with group g and kv heads [qb / g, ...)
+  // passes kv_group g and q_head_offset qb - (qb / g) * g.
+  int64_t kv_group = 0;
+  int64_t q_head_offset = 0;
   float scale = 1.0f;                  // usually 1/sqrt(head_dim)
   KvView kv;
   float* out = nullptr;                // n_tokens x n_heads x head_dim
 };
+
+// Query heads [first, last) of `a` that read kv head `kv_head`.
+struct HeadRange {
+  int64_t first = 0;
+  int64_t last = 0;
+};
+inline int64_t KvGroup(const AttentionArgs& a) {
+  return a.kv_group > 0 ? a.kv_group : a.n_heads / a.n_kv_heads;
+}
+inline HeadRange QueryHeadsOf(const AttentionArgs& a, int64_t kv_head) {
+  const int64_t g = KvGroup(a);
+  const int64_t first = kv_head * g - a.q_head_offset;
+  const int64_t last = first + g;
+  return HeadRange{first < 0 ? 0 : first, last > a.n_heads ? a.n_heads : last};
+}
 
 class Backend {
  public:

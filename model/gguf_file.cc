@@ -92,6 +92,20 @@ uint32_t GgufFile::version() const { return impl_->version; }
 uint32_t GgufFile::alignment() const { return impl_->alignment; }
 const std::string& GgufFile::path() const { return impl_->path; }
 
+void GgufFile::ReleasePages(const void* p, size_t n) const {
+  if (impl_->map == nullptr || n == 0) return;
+  const auto begin = reinterpret_cast<uintptr_t>(p);
+  const auto map_begin = reinterpret_cast<uintptr_t>(impl_->map);
+  if (begin < map_begin || begin + n > map_begin + impl_->map_size) return;
+  // Only whole pages inside the range: a partial page may hold a neighbour's
+  // bytes that are still in use (dropping them would only cost a re-read, but
+  // there is no point).
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = (begin + n) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 const std::vector<GgufTensorInfo>& GgufFile::tensors() const { return impl_->tensors; }
 
 const GgufTensorInfo* GgufFile::FindTensor(std::string_view name) const {

@@ -49,6 +49,12 @@ class GgufFile {
   uint32_t alignment() const;
   const std::string& path() const;  // "" for FromBytes
 
+  // Tells the kernel this process is done with the mapped bytes [p, p + n)
+  // (a rank that copied the slice it needs out of a tensor): their pages
+  // leave the resident set and fault back in from the file if read again.
+  // A no-op for FromBytes files and for ranges outside the mapping.
+  void ReleasePages(const void* p, size_t n) const;
+
   // Metadata access. Each returns NotFound for a missing key and
   // InvalidArgument naming the key when its type does not fit.
   bool Has(std::string_view key) const;

@@ -2,6 +2,11 @@
 // All tokens of a step (prefill chunks and single decode tokens alike) go
 // through the matrix multiplies as one batch; attention runs per sequence over
 // the paged KV cache.
+//
+// The same code runs the whole model on one rank and one rank's shard of a
+// group: a pipeline stage runs its layers only; tensor-parallel ranks hold
+// some heads and FFN columns and all-reduce after the attention output and
+// FFN down projections (and after a vocabulary-parallel embedding lookup).
 #pragma once
 
 #include <cstdint>
@@ -9,9 +14,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "comm/communicator.h"
 #include "kernels/backend.h"
 #include "model/model.h"
 #include "worker/kv_cache.h"
+#include "worker/shard.h"
 
 namespace tessera {
 
@@ -25,33 +32,61 @@ struct SequenceChunk {
 
 class Executor {
  public:
-  // Borrows all three; they must outlive the executor.
+  // The whole model on one rank. Borrows everything; all must outlive it.
   Executor(const Model& model, Backend& backend, KvCache& kv);
+  // One rank's shard. `tp` is its stage's tensor-parallel communicator, or
+  // nullptr when the stage has a single rank.
+  Executor(const Shard& shard, Backend& backend, KvCache& kv, Communicator* tp);
 
-  // Runs one step. On success `logits` holds one row of vocab_size floats per
-  // chunk with want_logits, in batch order. Bad input (token id out of range,
-  // positions past the context, a chunk starting past what the cache holds of
-  // its sequence, a sequence twice in one step, a cache shaped for another
-  // model) and a full KV cache are errors; nothing is reserved or written then.
+  // Runs one step of the whole model. On success `logits` holds one row of
+  // vocab_size floats per chunk with want_logits, in batch order. Bad input
+  // (token id out of range, positions past the context, a chunk starting past
+  // what the cache holds of its sequence, a sequence twice in one step, a
+  // cache shaped for another model) and a full KV cache are errors; nothing
+  // is reserved or written then. Only for an executor of the whole model.
   absl::Status Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits);
 
-  const Model& model() const { return model_; }
+  // This rank's part of one step. A first stage embeds the chunks' tokens;
+  // any other stage reads `hidden_in` (n_tokens x dim, the previous stage's
+  // output). A stage that is not last writes n_tokens x dim floats to
+  // `hidden_out`; the last stage writes to `logits`, for each chunk with
+  // want_logits, the logits of this rank's vocabulary slice (n_vocab_local
+  // floats a row). Validation as for Forward; a communicator error (a dead
+  // peer) is returned as is, and the group must then be torn down.
+  absl::Status RunStage(std::span<const SequenceChunk> batch, std::span<const float> hidden_in,
+                        std::vector<float>* hidden_out, std::vector<float>* logits);
+
+  const ModelConfig& config() const { return config_; }
+  const ShardRanges& ranges() const { return ranges_; }
+  bool first_stage() const { return ranges_.layer_begin == 0; }
+  bool last_stage() const { return ranges_.layer_end == config_.n_layers; }
+  // The model, for an executor of the whole model; nullptr for a shard.
+  const Model* model() const { return model_; }
   KvCache& kv_cache() { return kv_; }
 
  private:
   absl::Status Validate(std::span<const SequenceChunk> batch) const;
+  absl::Status ReserveKv(std::span<const SequenceChunk> batch);
   void EnsureScratch(int64_t n_tokens);
-  void AttentionBlock(int64_t layer, std::span<const SequenceChunk> batch, int64_t n_tokens);
-  void FfnBlock(int64_t layer, int64_t n_tokens);
+  absl::Status Embed(int64_t n_tokens);
+  absl::Status AttentionBlock(int64_t layer, std::span<const SequenceChunk> batch, int64_t n_tokens);
+  absl::Status FfnBlock(int64_t layer, int64_t n_tokens);
+  absl::Status AllReduce(float* x, int64_t n);
 
-  const Model& model_;
+  const Model* model_ = nullptr;
+  const ModelConfig& config_;
+  const ModelWeights& weights_;
+  const ShardRanges ranges_;
   Backend& backend_;
   KvCache& kv_;
+  Communicator* tp_ = nullptr;
   RopeParams rope_;
+  // This rank's widths: its query heads, kv heads and FFN columns.
+  int64_t q_dim_ = 0, kv_dim_ = 0, ffn_dim_ = 0;
 
   // Scratch, grown to the largest step seen.
   int64_t capacity_ = 0;
-  std::vector<int32_t> tokens_, positions_;
+  std::vector<int32_t> tokens_, positions_, local_ids_, local_rows_;
   std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_;
   std::vector<const float*> k_ptrs_, v_ptrs_;
 };

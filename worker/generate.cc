@@ -42,7 +42,7 @@ absl::StatusOr<GenerateResult> Generate(Executor& executor, std::span<const int3
   }
   if (options.prefill_chunk < 1) return absl::InvalidArgumentError("prefill chunk must be >= 1");
   if (auto s = ValidateSamplingParams(options.sampling); !s.ok()) return s;
-  const ModelConfig& config = executor.model().config;
+  const ModelConfig& config = executor.config();
   if (options.max_tokens > config.context_length ||
       static_cast<int64_t>(prompt.size()) + options.max_tokens - 1 > config.context_length) {
     return absl::OutOfRangeError(absl::StrCat("prompt of ", prompt.size(), " tokens plus ",
@@ -55,7 +55,7 @@ absl::StatusOr<GenerateResult> Generate(Executor& executor, std::span<const int3
 
   SequenceGuard guard(executor.kv_cache(), options.seq_id);
   Sampler sampler(options.sampling);
-  const int32_t eos = executor.model().tokenizer->eos_id();
+  const int32_t eos = executor.model() != nullptr ? executor.model()->tokenizer->eos_id() : -1;
   GenerateResult result;
   result.prompt_tokens = static_cast<int64_t>(prompt.size());
   std::vector<float> logits;

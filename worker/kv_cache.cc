@@ -8,9 +8,11 @@
 namespace tessera {
 
 absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheShape& shape) {
-  if (shape.n_layers <= 0 || shape.kv_dim <= 0 || shape.block_size <= 0 || shape.n_blocks <= 0) {
+  // kv_dim 0 is a tensor-parallel rank that holds no heads: it still tracks
+  // each sequence's positions so its steps validate like everyone else's.
+  if (shape.n_layers <= 0 || shape.kv_dim < 0 || shape.block_size <= 0 || shape.n_blocks <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "KV cache shape must be positive: layers ", shape.n_layers, ", kv_dim ", shape.kv_dim,
+        "KV cache shape must be positive (kv_dim may be 0): layers ", shape.n_layers, ", kv_dim ", shape.kv_dim,
         ", block size ", shape.block_size, ", blocks ", shape.n_blocks));
   }
   if (shape.n_blocks > std::numeric_limits<int32_t>::max()) {

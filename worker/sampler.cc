@@ -15,14 +15,6 @@ uint64_t SplitMix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-int32_t Argmax(std::span<const float> logits) {
-  int32_t best = 0;
-  for (int32_t i = 1; i < static_cast<int32_t>(logits.size()); ++i) {
-    if (logits[i] > logits[best] || (std::isnan(logits[best]) && !std::isnan(logits[i]))) best = i;
-  }
-  return best;
-}
-
 }  // namespace
 
 absl::Status ValidateSamplingParams(const SamplingParams& p) {
@@ -42,37 +34,63 @@ double UniformForPosition(uint64_t seed, int64_t position) {
   return static_cast<double>(h >> 11) * 0x1.0p-53;
 }
 
-int32_t Sampler::Sample(std::span<const float> logits, int64_t position) {
-  if (params_.temperature <= 0.0f || params_.top_k == 1) return Argmax(logits);
+int64_t CandidatesNeeded(const SamplingParams& p) {
+  if (p.temperature <= 0.0f || p.top_k == 1) return 1;
+  return p.top_k > 0 ? p.top_k : 0;
+}
 
-  // Candidates sorted by logit (descending, lower id first on ties) so top-k,
-  // top-p and the final draw see one deterministic order.
-  candidates_.clear();
-  candidates_.reserve(logits.size());
-  // A NaN (from a corrupt weight) would break the sort's ordering; it ranks
-  // last instead.
-  for (int32_t i = 0; i < static_cast<int32_t>(logits.size()); ++i) {
-    candidates_.emplace_back(std::isnan(logits[i]) ? -INFINITY : logits[i], i);
-  }
-  auto by_logit = [](const auto& a, const auto& b) {
-    return a.first > b.first || (a.first == b.first && a.second < b.second);
+void BestCandidates(std::span<const float> logits, int32_t first_id, int64_t k,
+                    std::vector<Candidate>* out) {
+  const int64_t n = static_cast<int64_t>(logits.size());
+  if (n == 0) return;
+  auto at = [&](int64_t i) {
+    return Candidate{std::isnan(logits[i]) ? -INFINITY : logits[i], first_id + static_cast<int32_t>(i)};
   };
-  size_t keep = candidates_.size();
-  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < keep) {
-    keep = static_cast<size_t>(params_.top_k);
-    std::partial_sort(candidates_.begin(), candidates_.begin() + keep, candidates_.end(), by_logit);
-  } else {
-    std::sort(candidates_.begin(), candidates_.end(), by_logit);
+  if (k == 1) {  // greedy: one pass, no allocation
+    Candidate best = at(0);
+    for (int64_t i = 1; i < n; ++i) {
+      const Candidate c = at(i);
+      if (RanksBefore(c, best)) best = c;
+    }
+    out->push_back(best);
+    return;
   }
-  candidates_.resize(keep);
+  const size_t base = out->size();
+  for (int64_t i = 0; i < n; ++i) out->push_back(at(i));
+  auto first = out->begin() + static_cast<std::ptrdiff_t>(base);
+  if (k > 0 && k < n) {
+    std::partial_sort(first, first + k, out->end(), RanksBefore);
+    out->resize(base + static_cast<size_t>(k));
+  } else {
+    std::sort(first, out->end(), RanksBefore);
+  }
+}
+
+int32_t Sampler::Sample(std::span<const float> logits, int64_t position) {
+  candidates_.clear();
+  BestCandidates(logits, 0, CandidatesNeeded(params_), &candidates_);
+  return SampleCandidates(candidates_, position);
+}
+
+int32_t Sampler::SampleCandidates(std::span<Candidate> candidates, int64_t position) {
+  const int64_t needed = CandidatesNeeded(params_);
+  size_t keep = candidates.size();
+  if (needed > 0 && static_cast<size_t>(needed) < keep) {
+    keep = static_cast<size_t>(needed);
+    std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(keep),
+                      candidates.end(), RanksBefore);
+  } else {
+    std::sort(candidates.begin(), candidates.end(), RanksBefore);
+  }
+  if (needed == 1) return candidates[0].id;
 
   const double inv_t = 1.0 / params_.temperature;
-  const double max_logit = candidates_[0].first;
+  const double max_logit = candidates[0].logit;
   std::vector<double>& probs = probs_;
   probs.resize(keep);
   double sum = 0.0;
   for (size_t i = 0; i < keep; ++i) {
-    probs[i] = std::exp((candidates_[i].first - max_logit) * inv_t);
+    probs[i] = std::exp((candidates[i].logit - max_logit) * inv_t);
     sum += probs[i];
   }
   // Nucleus: the smallest prefix whose mass reaches top_p.
@@ -92,9 +110,9 @@ int32_t Sampler::Sample(std::span<const float> logits, int64_t position) {
   double acc = 0.0;
   for (size_t i = 0; i < keep; ++i) {
     acc += probs[i];
-    if (u < acc) return candidates_[i].second;
+    if (u < acc) return candidates[i].id;
   }
-  return candidates_[keep - 1].second;
+  return candidates[keep - 1].id;
 }
 
 }  // namespace tessera

@@ -102,14 +102,13 @@ void WeightedValuesTail(const float* p, KvCursor values, int64_t n_keys, int64_t
 }  // namespace
 
 void Avx2AttentionTask(const AttentionArgs& a, int64_t token, int64_t kv_head, float* scratch) {
-  const int64_t group = a.n_heads / a.n_kv_heads;
+  const HeadRange heads = QueryHeadsOf(a, kv_head);
   const int64_t n_keys = static_cast<int64_t>(a.positions[token]) + 1;
   const int64_t stride = a.n_kv_heads * a.head_dim;
   const int64_t offset = kv_head * a.head_dim;
-  for (int64_t g = 0; g < group; ++g) {
-    const int64_t h = kv_head * group + g;
+  for (int64_t h = heads.first; h < heads.last; ++h) {
     const float* q = a.q + (token * a.n_heads + h) * a.head_dim;
-    float* p = scratch + g * n_keys;
+    float* p = scratch + (h - heads.first) * n_keys;
     Scores(q, KvCursor(a.kv.k_blocks, a.kv.block_size, stride, offset), n_keys, a.head_dim, a.scale, p);
 
     // Softmax numerators; the 1 / sum is folded into the output.

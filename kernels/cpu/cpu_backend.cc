@@ -261,10 +261,10 @@ void CpuBackend::Rope(float* x, int64_t n_rows, int64_t n_heads, int64_t head_di
 }
 
 void CpuBackend::Attention(const AttentionArgs& a) {
-  if (a.n_tokens <= 0) return;
+  if (a.n_tokens <= 0 || a.n_heads <= 0) return;
   int32_t max_pos = 0;
   for (int64_t i = 0; i < a.n_tokens; ++i) max_pos = std::max(max_pos, a.positions[i]);
-  const int64_t group = a.n_heads / a.n_kv_heads;
+  const int64_t group = KvGroup(a);
   ReserveScratch(static_cast<size_t>(group * (static_cast<int64_t>(max_pos) + 1)));
   // Tasks run from the last token backwards: causal tasks grow with the
   // position, and starting with the largest balances the dynamic schedule.

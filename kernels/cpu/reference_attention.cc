@@ -7,7 +7,7 @@
 namespace tessera {
 
 void RefAttentionTask(const AttentionArgs& a, int64_t token, int64_t kv_head, float* scratch) {
-  const int64_t group = a.n_heads / a.n_kv_heads;
+  const HeadRange heads = QueryHeadsOf(a, kv_head);
   const int64_t n_keys = static_cast<int64_t>(a.positions[token]) + 1;
   const int64_t kv_stride = a.n_kv_heads * a.head_dim;
   auto key = [&](int64_t j) {
@@ -16,10 +16,9 @@ void RefAttentionTask(const AttentionArgs& a, int64_t token, int64_t kv_head, fl
   auto value = [&](int64_t j) {
     return a.kv.v_blocks[j / a.kv.block_size] + (j % a.kv.block_size) * kv_stride + kv_head * a.head_dim;
   };
-  for (int64_t g = 0; g < group; ++g) {
-    const int64_t h = kv_head * group + g;
+  for (int64_t h = heads.first; h < heads.last; ++h) {
     const float* q = a.q + (token * a.n_heads + h) * a.head_dim;
-    float* scores = scratch + g * n_keys;
+    float* scores = scratch + (h - heads.first) * n_keys;
     float max = -INFINITY;
     for (int64_t j = 0; j < n_keys; ++j) {
       const float* k = key(j);

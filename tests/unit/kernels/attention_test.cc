@@ -109,5 +109,95 @@ TEST(AttentionTest, PrefillChunkOfConsecutivePositions) {
   }
 }
 
+// A tensor-parallel rank holds query heads [qb, qe) and the kv heads they read
+// (compacted, possibly shared with a neighbour rank). Its attention must equal
+// those heads of the whole model's attention exactly: the same kernel runs on
+// the same numbers.
+void CheckHeadSlice(int64_t n_heads, int64_t n_kv, int64_t qb, int64_t qe, const BackendCase& bc) {
+  const int64_t head_dim = 32, block = 4, group = n_heads / n_kv;
+  const std::vector<int32_t> positions = {0, 3, 9, 10};
+  const int64_t n_tokens = 4, n_ctx = 11;
+  const std::vector<float> q = RandomFloats(n_tokens * n_heads * head_dim, 11, -2.0f, 2.0f);
+  const std::vector<float> k = RandomFloats(n_ctx * n_kv * head_dim, 12, -2.0f, 2.0f);
+  const std::vector<float> v = RandomFloats(n_ctx * n_kv * head_dim, 13);
+  const int64_t kb = qb / group, ke = (qe + group - 1) / group;
+
+  // Pages [n_ctx] rows of `heads` kv heads starting at `first`, compacted.
+  auto page = [&](const std::vector<float>& src, int64_t first, int64_t heads,
+                  std::vector<std::vector<float>>& blocks, std::vector<const float*>& ptrs) {
+    const int64_t row = heads * head_dim;
+    blocks.assign((n_ctx + block - 1) / block, std::vector<float>(block * row, NAN));
+    for (int64_t p = 0; p < n_ctx; ++p) {
+      for (int64_t i = 0; i < row; ++i) {
+        blocks[p / block][(p % block) * row + i] = src[(p * n_kv + first) * head_dim + i];
+      }
+    }
+    ptrs.clear();
+    for (auto& b : blocks) ptrs.push_back(b.data());
+  };
+  std::vector<std::vector<float>> fk, fv, sk, sv;
+  std::vector<const float*> fkp, fvp, skp, svp;
+  page(k, 0, n_kv, fk, fkp);
+  page(v, 0, n_kv, fv, fvp);
+  page(k, kb, ke - kb, sk, skp);
+  page(v, kb, ke - kb, sv, svp);
+
+  auto backend = MakeBackend(bc);
+  AttentionArgs full;
+  full.q = q.data();
+  full.n_tokens = n_tokens;
+  full.positions = positions.data();
+  full.n_heads = n_heads;
+  full.n_kv_heads = n_kv;
+  full.head_dim = head_dim;
+  full.scale = 0.125f;
+  full.kv = KvView{fkp.data(), fvp.data(), block};
+  std::vector<float> full_out(q.size(), NAN);
+  full.out = full_out.data();
+  backend->Attention(full);
+
+  const int64_t nq = qe - qb;
+  std::vector<float> local_q(n_tokens * nq * head_dim);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    std::copy_n(&q[(t * n_heads + qb) * head_dim], nq * head_dim, &local_q[t * nq * head_dim]);
+  }
+  AttentionArgs a = full;
+  a.q = local_q.data();
+  a.n_heads = nq;
+  a.n_kv_heads = ke - kb;
+  a.kv_group = group;
+  a.q_head_offset = qb - kb * group;
+  a.kv = KvView{skp.data(), svp.data(), block};
+  std::vector<float> out(local_q.size(), NAN);
+  a.out = out.data();
+  backend->Attention(a);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t i = 0; i < nq * head_dim; ++i) {
+      ASSERT_EQ(out[t * nq * head_dim + i], full_out[(t * n_heads + qb) * head_dim + i])
+          << bc.Name() << " heads [" << qb << ", " << qe << ") of " << n_heads << "/" << n_kv
+          << " token " << t << " element " << i;
+    }
+  }
+}
+
+TEST(AttentionTest, HeadSliceOfATensorParallelRankEqualsThoseHeadsOfTheWhole) {
+  struct Slice {
+    int64_t n_heads, n_kv, qb, qe;
+  };
+  const Slice slices[] = {
+      {8, 2, 4, 8},  // aligned on kv groups (tp <= kv heads)
+      {8, 2, 3, 6},  // straddles two groups: kv heads 0 and 1 replicated here
+      {8, 2, 5, 7},  // inside one group, not at its start
+      {6, 6, 2, 3},  // multi-head, one head
+      {9, 3, 0, 9},  // the whole model through the explicit-group path
+  };
+  for (const Slice& s : slices) {
+    for (const BackendCase& bc : BackendCases()) {
+      CheckHeadSlice(s.n_heads, s.n_kv, s.qb, s.qe, bc);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tessera::testing

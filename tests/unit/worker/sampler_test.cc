@@ -100,5 +100,49 @@ TEST(SamplerTest, UniformDrawsCoverTheUnitInterval) {
   EXPECT_GT(mx, 0.999);
 }
 
+// A vocabulary split over tensor-parallel ranks: each slice offers only its
+// CandidatesNeeded best, and the draw from their union must be the draw from
+// the whole vocabulary, for every kind of sampling and at every position.
+TEST(SamplerTest, DrawFromSliceCandidatesEqualsDrawFromWholeVocabulary) {
+  std::vector<float> logits(301);
+  uint32_t x = 12345;
+  for (float& v : logits) {
+    x = x * 1664525u + 1013904223u;
+    v = static_cast<float>(x >> 8) / static_cast<float>(1 << 24) * 8.0f - 4.0f;
+  }
+  logits[17] = logits[250] = 9.0f;  // a tie across slices: the lower id wins
+  logits[40] = NAN;                 // never chosen, never breaks the order
+  const SamplingParams params[] = {
+      {},                                                      // greedy
+      {.temperature = 0.8f, .top_k = 1},                       // greedy by top-k 1
+      {.temperature = 1.0f, .top_k = 5, .seed = 3},            // top-k
+      {.temperature = 1.3f, .top_k = 40, .top_p = 0.7f, .seed = 4},
+      {.temperature = 0.7f, .seed = 5},                        // all of them
+      {.temperature = 1.0f, .top_p = 0.5f, .seed = 6},
+  };
+  const std::vector<std::vector<int>> splits = {{0, 301}, {0, 150, 301}, {0, 1, 100, 299, 301}, {0, 0, 301}};
+  for (const SamplingParams& p : params) {
+    Sampler whole(p);
+    for (const std::vector<int>& cut : splits) {
+      for (int pos = 0; pos < 50; ++pos) {
+        std::vector<Candidate> union_of_best;
+        for (size_t r = 0; r + 1 < cut.size(); ++r) {
+          std::span<const float> slice(logits.data() + cut[r], static_cast<size_t>(cut[r + 1] - cut[r]));
+          BestCandidates(slice, cut[r], CandidatesNeeded(p), &union_of_best);
+        }
+        Sampler sliced(p);
+        const int32_t want = whole.Sample(logits, pos);
+        ASSERT_EQ(sliced.SampleCandidates(union_of_best, pos), want)
+            << "temperature " << p.temperature << " top-k " << p.top_k << " top-p " << p.top_p << " slices "
+            << cut.size() - 1 << " position " << pos;
+        if (p.temperature == 0.0f) {
+          ASSERT_EQ(want, 17);
+        }
+        ASSERT_NE(want, 40);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tessera

@@ -1,7 +1,7 @@
 // The AVX2 loops carry target attributes and run only after DetectCpuIsa()
 // said the machine has AVX2 (UsesAvx2); the baseline (SSE2) loops serve other
 // machines.
-#include "bench/machine_probe.h"
+#include "kernels/cpu/machine_probe.h"
 
 #include <immintrin.h>
 

@@ -1,0 +1,298 @@
+// A model split over a group (tensor x pipeline parallel, threads over the
+// loopback communicator) against the single-rank engine: logits within 1e-4
+// of the largest logit on F32, identical greedy tokens for 32 steps on F32 and
+// Q8_0, and startup failures that stop every rank with the cause.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "model/model.h"
+#include "tests/unit/worker/group_harness.h"
+#include "worker/executor.h"
+#include "worker/kv_cache.h"
+
+namespace tessera::testing {
+namespace {
+
+constexpr int kSteps = 32;
+
+ModelSpec Spec(DType type, int64_t layers, int64_t heads, int64_t kv_heads, uint64_t seed) {
+  ModelSpec s;
+  s.n_layers = layers;
+  s.dim = heads * 32;  // head_dim 32: column slices stay on Q8_0 blocks
+  s.n_heads = heads;
+  s.n_kv_heads = kv_heads;
+  s.ffn_dim = 384;
+  s.vocab_size = 512;
+  s.context_length = 256;
+  s.type = type;
+  s.seed = seed;
+  return s;
+}
+
+std::vector<int32_t> Prompt(int64_t vocab, int n, uint32_t seed) {
+  std::vector<int32_t> p;
+  uint32_t x = seed * 2654435761u + 1;
+  for (int i = 0; i < n; ++i) {
+    x = x * 1664525u + 1013904223u;
+    p.push_back(static_cast<int32_t>(x % static_cast<uint32_t>(vocab)));
+  }
+  return p;
+}
+
+struct Reference {
+  std::vector<int32_t> tokens;
+  std::vector<std::vector<float>> logits;  // the logits that chose each token
+};
+
+// The single-rank engine, greedy, one step at a time.
+Reference RunSingleRank(const std::string& path, const std::vector<int32_t>& prompt, int steps) {
+  auto model = LoadModel(path);
+  EXPECT_TRUE(model.ok()) << model.status();
+  const Model& m = **model;
+  auto backend = MakeCpuBackend({.threads = 1});
+  KvCacheShape shape{m.config.n_layers, m.config.kv_dim(), 16, 64};
+  auto kv = KvCache::Create(shape);
+  Executor ex(m, *backend, **kv);
+  Reference ref;
+  std::vector<float> logits;
+  SequenceChunk chunk{7, prompt, 0, true};
+  EXPECT_TRUE(ex.Forward({&chunk, 1}, &logits).ok());
+  int64_t pos = static_cast<int64_t>(prompt.size());
+  for (int i = 0; i < steps; ++i) {
+    int32_t best = 0;
+    for (int32_t v = 1; v < static_cast<int32_t>(logits.size()); ++v) {
+      if (logits[v] > logits[best]) best = v;
+    }
+    ref.tokens.push_back(best);
+    ref.logits.push_back(logits);
+    if (i + 1 == steps) break;
+    SequenceChunk next{7, std::span<const int32_t>(&ref.tokens.back(), 1), pos++, true};
+    EXPECT_TRUE(ex.Forward({&next, 1}, &logits).ok());
+  }
+  return ref;
+}
+
+struct ShapeCase {
+  int tp, pp;
+  int64_t layers, heads, kv_heads;
+  const char* profiles;  // "" = equal ranks
+};
+
+// Uneven devices, so stages get uneven layer counts and tp ranks uneven heads.
+const char* kUnevenPp2 =
+    R"({"ranks": [{"name": "fast", "memory_gib": 4, "compute_gflops": 300, "bandwidth_gbs": 30},
+                  {"name": "slow", "memory_gib": 4, "compute_gflops": 100, "bandwidth_gbs": 10}]})";
+const char* kUnevenTp3Pp2 =
+    R"({"ranks": [{"name": "a", "memory_gib": 4, "compute_gflops": 200, "bandwidth_gbs": 20},
+                  {"name": "b", "memory_gib": 4, "compute_gflops": 100, "bandwidth_gbs": 10},
+                  {"name": "c", "memory_gib": 4, "compute_gflops": 100, "bandwidth_gbs": 10},
+                  {"name": "d", "memory_gib": 4, "compute_gflops": 100, "bandwidth_gbs": 10},
+                  {"name": "e", "memory_gib": 4, "compute_gflops": 100, "bandwidth_gbs": 10},
+                  {"name": "f", "memory_gib": 4, "compute_gflops": 100, "bandwidth_gbs": 10}]})";
+
+const ShapeCase kShapes[] = {
+    {2, 1, 5, 4, 2, ""},         {1, 2, 5, 4, 2, kUnevenPp2}, {2, 2, 5, 4, 2, ""},
+    {3, 1, 5, 6, 3, ""},         {3, 2, 5, 6, 3, kUnevenTp3Pp2}, {1, 3, 5, 4, 2, ""},
+    {4, 1, 3, 4, 2, ""},  // tp 4 over 2 KV heads: KV heads replicated
+    {6, 1, 2, 4, 2, ""},  // more tensor ranks than heads: some hold none
+};
+
+void CheckShape(const ShapeCase& c, DType type, bool check_logits) {
+  SCOPED_TRACE(::testing::Message() << "tp " << c.tp << " pp " << c.pp << " layers " << c.layers << " heads "
+                                    << c.heads << "/" << c.kv_heads << " " << DTypeName(type));
+  const ModelSpec spec = Spec(type, c.layers, c.heads, c.kv_heads, 100 + c.tp * 10 + c.pp);
+  const std::string path = WriteModel(spec, absl::StrCat("sharded_", c.tp, "x", c.pp, "_", std::string(DTypeName(type))));
+  const std::vector<int32_t> prompt = Prompt(spec.vocab_size, 9, static_cast<uint32_t>(c.tp * 7 + c.pp));
+  const Reference ref = RunSingleRank(path, prompt, kSteps);
+
+  GroupRunOptions o;
+  o.tp = c.tp;
+  o.pp = c.pp;
+  o.model_paths = {path};
+  o.profiles_json = c.profiles;
+  o.kv_tokens = 256;
+  GroupRequest req;
+  req.seq_id = 3;
+  req.prompt = prompt;
+  req.max_tokens = kSteps;
+  const GroupRun run = RunGroup(o, {req});
+  ASSERT_TRUE(run.status.ok()) << run.status;
+  for (const absl::Status& s : run.rank_status) EXPECT_TRUE(s.ok()) << s;
+  ASSERT_EQ(run.outputs.size(), 1u);
+  EXPECT_EQ(run.outputs[0].tokens, ref.tokens);
+  if (!check_logits) return;
+  ASSERT_EQ(run.logits[0].size(), ref.logits.size());
+  for (size_t step = 0; step < ref.logits.size(); ++step) {
+    const std::vector<float>& want = ref.logits[step];
+    const std::vector<float>& got = run.logits[0][step];
+    ASSERT_EQ(got.size(), want.size());
+    float scale = 0.0f;
+    for (float v : want) scale = std::max(scale, std::fabs(v));
+    for (size_t v = 0; v < want.size(); ++v) {
+      ASSERT_NEAR(got[v], want[v], 1e-4f * scale) << "step " << step << " token " << v;
+    }
+  }
+}
+
+TEST(ShardedGroupTest, F32LogitsAndGreedyTokensMatchSingleRank) {
+  for (const ShapeCase& c : kShapes) {
+    CheckShape(c, DType::kF32, /*check_logits=*/true);
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(ShardedGroupTest, Q8GreedyTokensMatchSingleRank) {
+  for (const ShapeCase& c : kShapes) {
+    CheckShape(c, DType::kQ8_0, /*check_logits=*/false);
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(ShardedGroupTest, UnevenPlanReallyIsUneven) {
+  const ModelSpec spec = Spec(DType::kF32, 5, 4, 2, 9);
+  const std::string path = WriteModel(spec, "uneven_plan");
+  GroupRunOptions o;
+  o.pp = 2;
+  o.model_paths = {path};
+  o.profiles_json = kUnevenPp2;
+  GroupRequest req{1, Prompt(spec.vocab_size, 4, 1), 2, {}};
+  const GroupRun run = RunGroup(o, {req});
+  ASSERT_TRUE(run.status.ok()) << run.status;
+  ASSERT_EQ(run.plan.ranks_size(), 2);
+  const auto& first = run.plan.ranks(0).layers();
+  const auto& second = run.plan.ranks(1).layers();
+  // The first stage's device is 3x faster: it takes more of the 5 layers.
+  EXPECT_GT(first.end() - first.begin(), second.end() - second.begin());
+}
+
+TEST(ShardedGroupTest, SeveralSequencesInFlightMatchSingleRank) {
+  const ModelSpec spec = Spec(DType::kF32, 4, 4, 2, 21);
+  const std::string path = WriteModel(spec, "inflight");
+  std::vector<GroupRequest> reqs;
+  std::vector<Reference> refs;
+  for (int i = 0; i < 3; ++i) {
+    GroupRequest r;
+    r.seq_id = 40 + i;
+    r.prompt = Prompt(spec.vocab_size, 5 + 3 * i, 50 + i);
+    r.max_tokens = 12;
+    refs.push_back(RunSingleRank(path, r.prompt, 12));
+    reqs.push_back(r);
+  }
+  GroupRunOptions o;
+  o.tp = 2;
+  o.pp = 2;
+  o.model_paths = {path};
+  const GroupRun run = RunGroup(o, reqs);
+  ASSERT_TRUE(run.status.ok()) << run.status;
+  for (size_t i = 0; i < reqs.size(); ++i) EXPECT_EQ(run.outputs[i].tokens, refs[i].tokens) << "request " << i;
+}
+
+TEST(ShardedGroupTest, SeededTopKSamplingMatchesSingleRank) {
+  const ModelSpec spec = Spec(DType::kF32, 3, 4, 2, 33);
+  const std::string path = WriteModel(spec, "topk");
+  auto model = LoadModel(path);
+  ASSERT_TRUE(model.ok());
+  GroupRequest req{5, Prompt(spec.vocab_size, 6, 3), 16, {.temperature = 1.5f, .top_k = 20, .top_p = 0.9f, .seed = 77}};
+  // The single-rank sampler on the single-rank logits.
+  std::vector<int32_t> want;
+  {
+    auto backend = MakeCpuBackend({.threads = 1});
+    auto kv = KvCache::Create({spec.n_layers, (*model)->config.kv_dim(), 16, 16});
+    Executor ex(**model, *backend, **kv);
+    Sampler sampler(req.sampling);
+    std::vector<float> logits;
+    SequenceChunk chunk{5, req.prompt, 0, true};
+    ASSERT_TRUE(ex.Forward({&chunk, 1}, &logits).ok());
+    int64_t pos = static_cast<int64_t>(req.prompt.size());
+    for (int i = 0; i < req.max_tokens; ++i) {
+      want.push_back(sampler.Sample(logits, pos));
+      SequenceChunk next{5, std::span<const int32_t>(&want.back(), 1), pos++, true};
+      ASSERT_TRUE(ex.Forward({&next, 1}, &logits).ok());
+    }
+  }
+  for (int tp : {2, 3}) {
+    GroupRunOptions o;
+    o.tp = tp;
+    o.model_paths = {path};
+    o.gather_logits = false;  // the draw must come from the slices' candidates alone
+    const GroupRun run = RunGroup(o, {req});
+    ASSERT_TRUE(run.status.ok()) << run.status;
+    EXPECT_EQ(run.outputs[0].tokens, want) << "tp " << tp;
+  }
+}
+
+TEST(ShardedGroupTest, ARankThatCannotLoadStopsEveryRankNamingIt) {
+  const ModelSpec spec = Spec(DType::kF32, 2, 4, 2, 5);
+  const std::string good = WriteModel(spec, "good");
+  GroupRunOptions o;
+  o.tp = 2;
+  o.pp = 2;
+  o.model_paths = {good, good, ::testing::TempDir() + "/no-such-model.gguf", good};
+  const GroupRun run = RunGroup(o, {GroupRequest{1, {1, 2, 3}, 2, {}}});
+  for (size_t r = 0; r < run.rank_status.size(); ++r) {
+    const absl::Status& s = run.rank_status[r];
+    EXPECT_FALSE(s.ok()) << "rank " << r;
+    EXPECT_NE(s.message().find("rank 2 (stage 1, tp 0) could not load the model"), std::string::npos) << s;
+    EXPECT_NE(s.message().find("no-such-model.gguf"), std::string::npos) << s;
+  }
+}
+
+TEST(ShardedGroupTest, AModelTooBigForARankStopsEveryRankSayingHowShort) {
+  const ModelSpec spec = Spec(DType::kF32, 2, 4, 2, 5);
+  const std::string path = WriteModel(spec, "toobig");
+  GroupRunOptions o;
+  o.tp = 2;
+  o.model_paths = {path};
+  o.profiles_json =
+      R"({"ranks": [{"name": "big", "memory_gib": 4, "compute_gflops": 100, "bandwidth_gbs": 10},
+                    {"name": "tiny", "memory_bytes": 1000, "compute_gflops": 100, "bandwidth_gbs": 10}]})";
+  const GroupRun run = RunGroup(o, {GroupRequest{1, {1, 2, 3}, 2, {}}});
+  for (const absl::Status& s : run.rank_status) {
+    EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+    EXPECT_NE(s.message().find("short"), std::string::npos) << s;
+    EXPECT_NE(s.message().find("tiny"), std::string::npos) << s;
+  }
+}
+
+TEST(ShardedGroupTest, ABadStepIsRefusedAndTheGroupKeepsServing) {
+  const ModelSpec spec = Spec(DType::kF32, 3, 4, 2, 8);
+  const std::string path = WriteModel(spec, "badstep");
+  GroupRunOptions o;
+  o.tp = 2;
+  o.pp = 2;
+  o.model_paths = {path};
+  // A token outside the vocabulary: refused by every rank alike. Then a good
+  // request on the same group gives the single-rank answer.
+  const GroupRequest good{2, Prompt(spec.vocab_size, 6, 4), 10, {}};
+  o.then = {good};
+  const GroupRun bad = RunGroup(o, {GroupRequest{1, {1, 9999, 3}, 4, {}}});
+  EXPECT_TRUE(absl::IsFailedPrecondition(bad.status)) << bad.status;
+  EXPECT_NE(bad.status.message().find("outside the vocabulary"), std::string::npos) << bad.status;
+  for (size_t r = 1; r < bad.rank_status.size(); ++r) EXPECT_TRUE(bad.rank_status[r].ok()) << bad.rank_status[r];
+  ASSERT_TRUE(bad.then_status.ok()) << bad.then_status;
+  ASSERT_EQ(bad.then_outputs.size(), 1u);
+  EXPECT_EQ(bad.then_outputs[0].tokens, RunSingleRank(path, good.prompt, 10).tokens);
+}
+
+TEST(ShardedGroupTest, AKilledRankGivesAnErrorWithinTheTimeoutNotAHang) {
+  const ModelSpec spec = Spec(DType::kF32, 3, 4, 2, 8);
+  const std::string path = WriteModel(spec, "killed");
+  for (int victim : {1, 3}) {  // a tp peer of the leader; a rank of the last stage
+    GroupRunOptions o;
+    o.tp = 2;
+    o.pp = 2;
+    o.model_paths = {path};
+    o.timeout = absl::Milliseconds(500);
+    o.after_startup = [victim](LoopbackHub& hub) { hub.Kill(victim); };
+    const auto start = absl::Now();
+    const GroupRun run = RunGroup(o, {GroupRequest{1, Prompt(spec.vocab_size, 5, 2), 8, {}}});
+    EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+    EXPECT_TRUE(absl::IsDeadlineExceeded(run.status) || absl::IsUnavailable(run.status)) << run.status;
+  }
+}
+
+}  // namespace
+}  // namespace tessera::testing

@@ -1,0 +1,25 @@
+// This rank's device profile for the partitioner: a short probe of the CPU
+// (read bandwidth, FMA peak) and the memory it may use.
+#pragma once
+
+#include "proto/shard_plan.pb.h"
+
+namespace tessera {
+
+struct ProbeOptions {
+  int threads = 1;
+  int local_ranks = 1;          // ranks sharing this machine's memory and cores
+  bool oversubscribed = false;  // more ranks than cores: a probe would measure the neighbours
+};
+
+// Takes about 0.1-0.3 s. An oversubscribed rank is not probed; it reports a
+// nominal, equal profile (and says so in its name) so every rank gets an
+// equal share.
+proto::DeviceProfile ProbeCpuDevice(const ProbeOptions& options);
+
+// Bytes of memory this process may plan to use: MemAvailable from
+// /proc/meminfo (physical pages if that cannot be read), split evenly among
+// the ranks on this machine.
+int64_t AvailableMemoryPerRank(int local_ranks);
+
+}  // namespace tessera

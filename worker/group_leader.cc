@@ -1,0 +1,48 @@
+#include "worker/group_leader.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace tessera {
+
+GroupLeader::GroupLeader(StageRunner& runner, Communicator& group) : runner_(runner), group_(group) {}
+
+absl::Status GroupLeader::Submit(proto::GroupStep step) {
+  step.set_step_id(next_step_id_++);
+  auto answer = runner_.RunAsLeader(step);
+  if (!answer.ok()) return answer.status();
+  pending_.push_back(Pending{step.step_id(), *std::move(answer)});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<proto::StepResult> GroupLeader::Collect() {
+  if (pending_.empty()) return absl::FailedPreconditionError("no step in flight");
+  Pending p = std::move(pending_.front());
+  pending_.pop_front();
+  if (p.local.has_value()) return *std::move(p.local);
+  auto bytes = group_.RecvAny(runner_.layout().answer_rank(), kTagResult);
+  if (!bytes.ok()) return bytes.status();
+  proto::StepResult result;
+  if (!result.ParseFromArray(bytes->data(), static_cast<int>(bytes->size()))) {
+    return absl::DataLossError(absl::StrCat("the answer to step ", p.step_id, " (", bytes->size(),
+                                            " bytes) from group rank ", runner_.layout().answer_rank(),
+                                            " does not parse"));
+  }
+  if (result.step_id() != p.step_id) {
+    return absl::DataLossError(
+        absl::StrCat("expected the answer to step ", p.step_id, ", got one to step ", result.step_id()));
+  }
+  return result;
+}
+
+absl::Status GroupLeader::Stop() {
+  while (!pending_.empty()) {
+    if (auto r = Collect(); !r.ok()) return r.status();
+  }
+  proto::GroupStep stop;
+  stop.set_stop(true);
+  stop.set_step_id(next_step_id_++);
+  auto answer = runner_.RunAsLeader(stop);
+  return answer.status();
+}
+
+}  // namespace tessera

@@ -1,0 +1,52 @@
+#include "worker/resident_memory.h"
+
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace tessera {
+
+int64_t ResidentBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      std::istringstream in(line.substr(6));
+      int64_t kib = 0;
+      in >> kib;
+      return kib * 1024;
+    }
+  }
+  return 0;
+}
+
+absl::StatusOr<std::string> GatherResidentMemory(Communicator& group, const GroupLayout& layout,
+                                                 const proto::ShardPlan& plan) {
+  int64_t mine = ResidentBytes();
+  std::vector<int64_t> all(static_cast<size_t>(group.size()));
+  if (auto s = group.AllGather(std::as_bytes(std::span<const int64_t>(&mine, 1)),
+                               std::as_writable_bytes(std::span<int64_t>(all)));
+      !s.ok()) {
+    return s;
+  }
+  constexpr double kMiB = 1024.0 * 1024.0;
+  std::string out = absl::StrFormat("group %d resident memory after the run (weights: the plan's share)\n",
+                                    layout.group);
+  absl::StrAppend(&out, "  rank stage tp  layers    resident MiB  weights MiB  KV MiB  resident/weights\n");
+  for (int r = 0; r < group.size() && r < plan.ranks_size(); ++r) {
+    const proto::RankShard& rs = plan.ranks(r);
+    absl::StrAppend(&out, absl::StrFormat("  %4d %5d %2d  [%d, %d)  %12.1f %12.1f %7.1f %17.2f\n", r, rs.stage(),
+                                          rs.tp_rank(), rs.layers().begin(), rs.layers().end(),
+                                          all[static_cast<size_t>(r)] / kMiB, rs.weight_bytes() / kMiB,
+                                          rs.kv_bytes() / kMiB,
+                                          rs.weight_bytes() > 0
+                                              ? static_cast<double>(all[static_cast<size_t>(r)]) / rs.weight_bytes()
+                                              : 0.0));
+  }
+  return out;
+}
+
+}  // namespace tessera

@@ -1,0 +1,249 @@
+#include "worker/stage_runner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "worker/sampler.h"
+
+namespace tessera {
+namespace {
+
+// Codes RunStage uses for a bad step (every rank of the group judges a step
+// alike, from the same tokens and the same KV bookkeeping); anything else
+// came from the communicator and breaks the group.
+bool IsStepError(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kResourceExhausted:
+      return true;
+    default:
+      return false;
+  }
+}
+
+SamplingParams FromProto(const proto::Sampling& s) {
+  return SamplingParams{s.temperature(), s.top_k(), s.top_p(), s.seed()};
+}
+
+double Seconds(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::span<const std::byte> Bytes(const std::string& s) {
+  return std::as_bytes(std::span<const char>(s.data(), s.size()));
+}
+
+}  // namespace
+
+StageRunner::StageRunner(const GroupLayout& layout, Communicator& group, Communicator* tp, Executor& executor,
+                         std::vector<VocabSlice> last_stage_vocab)
+    : layout_(layout), group_(group), tp_(tp), executor_(executor), vocab_(std::move(last_stage_vocab)) {
+  for (const VocabSlice& v : vocab_) max_vocab_slice_ = std::max(max_vocab_slice_, v.end - v.begin);
+}
+
+absl::StatusOr<std::optional<proto::StepResult>> StageRunner::RunAsLeader(const proto::GroupStep& step) {
+  proto::GroupStep mine = step;
+  if (!layout_.leader()) return absl::FailedPreconditionError("only the group's leader runs RunAsLeader");
+  if (tp_ != nullptr) {
+    const std::string bytes = step.SerializeAsString();
+    int64_t size = static_cast<int64_t>(bytes.size());
+    if (auto s = tp_->Broadcast(std::as_writable_bytes(std::span<int64_t>(&size, 1)), 0); !s.ok()) return s;
+    send_buf_.assign(Bytes(bytes).begin(), Bytes(bytes).end());
+    if (auto s = tp_->Broadcast(send_buf_, 0); !s.ok()) return s;
+  }
+  std::optional<proto::StepResult> answer;
+  if (mine.stop()) {
+    if (!layout_.last_stage()) {
+      if (auto s = Forward(mine, {}); !s.ok()) return s;
+    }
+    return answer;
+  }
+  if (auto s = RunStep(mine, &answer); !s.ok()) return s;
+  return answer;
+}
+
+absl::Status StageRunner::Serve() {
+  while (true) {
+    proto::GroupStep step;
+    if (layout_.first_stage()) {
+      if (tp_ == nullptr) return absl::FailedPreconditionError("the leader does not serve steps");
+      // Waiting for work is not a failure: no timeout on the step's size.
+      int64_t size = 0;
+      if (auto s = tp_->Broadcast(std::as_writable_bytes(std::span<int64_t>(&size, 1)), 0,
+                                  absl::InfiniteDuration());
+          !s.ok()) {
+        return s;
+      }
+      if (size < 0 || size > (int64_t{1} << 30)) {
+        return absl::DataLossError(absl::StrCat(layout_.Describe(), ": step of ", size, " bytes announced"));
+      }
+      recv_buf_.resize(static_cast<size_t>(size));
+      if (auto s = tp_->Broadcast(recv_buf_, 0); !s.ok()) return s;
+    } else {
+      auto bytes = group_.RecvAny(layout_.prev_stage_rank(), kTagStep, absl::InfiniteDuration());
+      if (!bytes.ok()) return bytes.status();
+      recv_buf_ = *std::move(bytes);
+    }
+    if (!step.ParseFromArray(recv_buf_.data(), static_cast<int>(recv_buf_.size()))) {
+      return absl::DataLossError(
+          absl::StrCat(layout_.Describe(), ": a step message of ", recv_buf_.size(), " bytes does not parse"));
+    }
+    if (step.stop()) {
+      if (!layout_.last_stage()) return Forward(step, {});
+      return absl::OkStatus();
+    }
+    std::optional<proto::StepResult> answer;
+    if (auto s = RunStep(step, &answer); !s.ok()) return s;
+    if (answer.has_value()) {
+      const std::string bytes = answer->SerializeAsString();
+      if (auto s = group_.Send(Bytes(bytes), 0, kTagResult); !s.ok()) return s;
+    }
+  }
+}
+
+absl::Status StageRunner::RunStep(proto::GroupStep& step, std::optional<proto::StepResult>* answer) {
+  for (int64_t seq : step.release()) executor_.kv_cache().Release(seq);
+
+  std::vector<SequenceChunk> chunks;
+  int64_t n_tokens = 0;
+  for (const proto::StepChunk& c : step.chunks()) {
+    chunks.push_back(SequenceChunk{c.seq_id(), std::span<const int32_t>(c.tokens().data(), c.tokens_size()),
+                                   c.start_pos(), c.want_logits()});
+    n_tokens += c.tokens_size();
+  }
+  const int64_t dim = executor_.config().dim;
+  bool ran = false;
+  if (step.error().empty() && !chunks.empty()) {
+    if (!layout_.first_stage()) {
+      hidden_in_.resize(static_cast<size_t>(n_tokens * dim));
+      if (auto s = group_.Recv(std::as_writable_bytes(std::span<float>(hidden_in_)), layout_.prev_stage_rank(),
+                               kTagHidden);
+          !s.ok()) {
+        return s;
+      }
+    }
+    const auto start = std::chrono::steady_clock::now();
+    absl::Status s = executor_.RunStage(chunks, hidden_in_, &hidden_out_, &logits_);
+    compute_seconds_ += Seconds(start);
+    if (!s.ok()) {
+      if (!IsStepError(s)) return s;
+      step.set_error(absl::StrCat(layout_.Describe(), ": ", std::string(s.message())));
+    } else {
+      ran = true;
+    }
+  }
+  if (!layout_.last_stage()) {
+    return Forward(step, ran ? std::span<const float>(hidden_out_) : std::span<const float>());
+  }
+  proto::StepResult result;
+  result.set_step_id(step.step_id());
+  result.set_error(step.error());
+  if (ran) {
+    if (auto s = Sample(step, chunks, logits_, &result); !s.ok()) return s;
+  }
+  if (layout_.tp_rank == 0) *answer = std::move(result);
+  return absl::OkStatus();
+}
+
+absl::Status StageRunner::Forward(const proto::GroupStep& step, std::span<const float> hidden) {
+  const std::string bytes = step.SerializeAsString();
+  if (auto s = group_.Send(Bytes(bytes), layout_.next_stage_rank(), kTagStep); !s.ok()) return s;
+  if (hidden.empty()) return absl::OkStatus();
+  return group_.Send(std::as_bytes(hidden), layout_.next_stage_rank(), kTagHidden);
+}
+
+absl::Status StageRunner::Sample(const proto::GroupStep& step, std::span<const SequenceChunk> chunks,
+                                 std::span<const float> logits, proto::StepResult* result) {
+  const int64_t local_vocab = executor_.ranges().n_vocab();
+  const int64_t vocab = executor_.config().vocab_size;
+  std::vector<const proto::StepChunk*> rows;
+  for (const proto::StepChunk& c : step.chunks()) {
+    if (c.want_logits()) rows.push_back(&c);
+  }
+  auto position = [](const proto::StepChunk& c) { return c.start_pos() + c.tokens_size(); };
+  auto add = [&](const proto::StepChunk& c, int32_t token) {
+    proto::SampledToken* t = result->add_tokens();
+    t->set_seq_id(c.seq_id());
+    t->set_token(token);
+  };
+
+  if (tp_ == nullptr) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      std::span<const float> row = logits.subspan(i * static_cast<size_t>(vocab), static_cast<size_t>(vocab));
+      Sampler sampler(FromProto(rows[i]->sampling()));
+      add(*rows[i], sampler.Sample(row, position(*rows[i])));
+      if (step.gather_logits()) result->mutable_logits()->Add(row.begin(), row.end());
+    }
+    return absl::OkStatus();
+  }
+
+  // Each rank offers, per row, its slice's best candidates (padded to a size
+  // every rank agrees on); one all-gather gives every rank the union, and
+  // every rank draws the same token from it.
+  std::vector<int64_t> offer(rows.size());
+  int64_t total = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int64_t k = CandidatesNeeded(FromProto(rows[i]->sampling()));
+    offer[i] = (k == 0 || k > max_vocab_slice_) ? max_vocab_slice_ : k;
+    total += offer[i];
+  }
+  std::vector<Candidate> mine;
+  mine.reserve(static_cast<size_t>(total));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const size_t before = mine.size();
+    std::span<const float> row =
+        logits.subspan(i * static_cast<size_t>(local_vocab), static_cast<size_t>(local_vocab));
+    BestCandidates(row, static_cast<int32_t>(executor_.ranges().vocab_begin), offer[i], &mine);
+    mine.resize(before + static_cast<size_t>(offer[i]), Candidate{-INFINITY, -1});
+  }
+  const int ranks = tp_->size();
+  std::vector<Candidate> all(static_cast<size_t>(total) * ranks);
+  if (auto s = tp_->AllGather(std::as_bytes(std::span<const Candidate>(mine)),
+                              std::as_writable_bytes(std::span<Candidate>(all)));
+      !s.ok()) {
+    return s;
+  }
+  std::vector<Candidate> merged;
+  int64_t offset = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    merged.clear();
+    for (int r = 0; r < ranks; ++r) {
+      for (int64_t j = 0; j < offer[i]; ++j) {
+        const Candidate& c = all[static_cast<size_t>(r * total + offset + j)];
+        if (c.id >= 0) merged.push_back(c);
+      }
+    }
+    offset += offer[i];
+    Sampler sampler(FromProto(rows[i]->sampling()));
+    add(*rows[i], sampler.SampleCandidates(merged, position(*rows[i])));
+  }
+
+  if (step.gather_logits()) {
+    const size_t n_rows = rows.size();
+    std::vector<float> padded(n_rows * static_cast<size_t>(max_vocab_slice_), 0.0f);
+    for (size_t i = 0; i < n_rows; ++i) {
+      std::copy_n(logits.begin() + static_cast<std::ptrdiff_t>(i * local_vocab), local_vocab,
+                  padded.begin() + static_cast<std::ptrdiff_t>(i * max_vocab_slice_));
+    }
+    std::vector<float> gathered(padded.size() * ranks);
+    if (auto s = tp_->AllGather(std::as_bytes(std::span<const float>(padded)),
+                                std::as_writable_bytes(std::span<float>(gathered)));
+        !s.ok()) {
+      return s;
+    }
+    for (size_t i = 0; i < n_rows; ++i) {
+      for (int r = 0; r < ranks; ++r) {
+        const VocabSlice& v = vocab_[static_cast<size_t>(r)];
+        const float* src = &gathered[(static_cast<size_t>(r) * n_rows + i) * max_vocab_slice_];
+        result->mutable_logits()->Add(src, src + (v.end - v.begin));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tessera

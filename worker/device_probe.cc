@@ -29,18 +29,22 @@ int64_t AvailableMemoryPerRank(int local_ranks) {
   return bytes / std::max(1, local_ranks);
 }
 
+proto::DeviceProfile NominalCpuProfile(int local_ranks, const std::string& why) {
+  proto::DeviceProfile p;
+  p.set_memory_bytes(AvailableMemoryPerRank(local_ranks));
+  p.set_name(absl::StrCat("cpu-", std::string(CpuIsaName(DetectCpuIsa())), " (not probed: ", why, ")"));
+  p.set_memory_bandwidth(10e9);
+  p.set_compute_flops(100e9);
+  return p;
+}
+
 proto::DeviceProfile ProbeCpuDevice(const ProbeOptions& options) {
+  if (options.oversubscribed) {
+    return NominalCpuProfile(options.local_ranks, absl::StrCat(options.local_ranks, " ranks share the cores"));
+  }
   proto::DeviceProfile p;
   p.set_memory_bytes(AvailableMemoryPerRank(options.local_ranks));
   const std::string isa(CpuIsaName(DetectCpuIsa()));
-  if (options.oversubscribed) {
-    // Nominal figures: only their ratios matter to the partitioner, and
-    // equal ranks get equal shares.
-    p.set_name(absl::StrCat("cpu-", isa, " (not probed: ", options.local_ranks, " ranks share the cores)"));
-    p.set_memory_bandwidth(10e9);
-    p.set_compute_flops(100e9);
-    return p;
-  }
   ReadBandwidthOptions bw;
   bw.bytes = int64_t{256} << 20;
   bw.runs = 2;

@@ -2,6 +2,8 @@
 // (read bandwidth, FMA peak) and the memory it may use.
 #pragma once
 
+#include <string>
+
 #include "proto/shard_plan.pb.h"
 
 namespace tessera {
@@ -16,6 +18,11 @@ struct ProbeOptions {
 // nominal, equal profile (and says so in its name) so every rank gets an
 // equal share.
 proto::DeviceProfile ProbeCpuDevice(const ProbeOptions& options);
+
+// The profile of a rank that is not probed: this machine's memory share and
+// nominal speeds (only ratios matter to the partitioner, so equal ranks get
+// equal shares). `why` goes into its name.
+proto::DeviceProfile NominalCpuProfile(int local_ranks, const std::string& why);
 
 // Bytes of memory this process may plan to use: MemAvailable from
 // /proc/meminfo (physical pages if that cannot be read), split evenly among

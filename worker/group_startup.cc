@@ -116,10 +116,9 @@ absl::StatusOr<std::unique_ptr<GroupMember>> StartGroupMember(Communicator& worl
   if (auto s = AgreeOnStatus(group, m->layout, load, "load the model", timeout); !s.ok()) return s;
 
   // 2. Profiles to the leader, the plan back.
-  proto::DeviceProfile mine;
-  if (options.probe && options.profiles_json.empty() && options.profiles_error.empty()) {
-    mine = ProbeCpuDevice(ProbeOptions{options.threads, options.local_ranks, options.oversubscribed});
-  }
+  const proto::DeviceProfile mine =
+      options.probe ? ProbeCpuDevice(ProbeOptions{options.threads, options.local_ranks, options.oversubscribed})
+                    : NominalCpuProfile(options.local_ranks, "probing turned off");
   std::string mine_bytes = mine.SerializeAsString();
   mine_bytes.resize(512, '\0');
   std::string gathered(mine_bytes.size() * static_cast<size_t>(group.size()), '\0');

@@ -32,7 +32,7 @@ struct GroupOptions {
   std::string isa;             // "" = best this CPU runs
   std::string profiles_json;   // leader only: profiles of the group's ranks; "" = probe each rank
   std::string profiles_error;  // leader only: why the profiles file could not be read
-  bool probe = true;           // measure this rank (false when a profiles file is given)
+  bool probe = true;           // measure this rank; false: nominal equal profiles (a profiles file overrides both)
   int local_ranks = 1;         // ranks on this machine (for the probe's memory share)
   bool oversubscribed = false;
   int64_t kv_tokens = 0;       // KV budget; 0 = the model's context length

@@ -24,10 +24,10 @@ int64_t ResidentBytes() {
 }
 
 absl::StatusOr<std::string> GatherResidentMemory(Communicator& group, const GroupLayout& layout,
-                                                 const proto::ShardPlan& plan) {
-  int64_t mine = ResidentBytes();
-  std::vector<int64_t> all(static_cast<size_t>(group.size()));
-  if (auto s = group.AllGather(std::as_bytes(std::span<const int64_t>(&mine, 1)),
+                                                 const proto::ShardPlan& plan, int64_t baseline_bytes) {
+  int64_t mine[2] = {ResidentBytes(), baseline_bytes};
+  std::vector<int64_t> all(2 * static_cast<size_t>(group.size()));
+  if (auto s = group.AllGather(std::as_bytes(std::span<const int64_t>(mine, 2)),
                                std::as_writable_bytes(std::span<int64_t>(all)));
       !s.ok()) {
     return s;
@@ -35,16 +35,18 @@ absl::StatusOr<std::string> GatherResidentMemory(Communicator& group, const Grou
   constexpr double kMiB = 1024.0 * 1024.0;
   std::string out = absl::StrFormat("group %d resident memory after the run (weights: the plan's share)\n",
                                     layout.group);
-  absl::StrAppend(&out, "  rank stage tp  layers    resident MiB  weights MiB  KV MiB  resident/weights\n");
+  absl::StrAppend(&out,
+                  "  rank stage tp  layers   resident MiB  grown MiB  plan: weights MiB  KV MiB  grown/weights\n");
   for (int r = 0; r < group.size() && r < plan.ranks_size(); ++r) {
     const proto::RankShard& rs = plan.ranks(r);
-    absl::StrAppend(&out, absl::StrFormat("  %4d %5d %2d  [%d, %d)  %12.1f %12.1f %7.1f %17.2f\n", r, rs.stage(),
-                                          rs.tp_rank(), rs.layers().begin(), rs.layers().end(),
-                                          all[static_cast<size_t>(r)] / kMiB, rs.weight_bytes() / kMiB,
+    const int64_t resident = all[2 * static_cast<size_t>(r)];
+    const int64_t grown = resident - all[2 * static_cast<size_t>(r) + 1];
+    absl::StrAppend(&out, absl::StrFormat("  %4d %5d %2d  [%d, %d) %13.1f %10.1f %18.1f %7.1f %14.2f\n", r,
+                                          rs.stage(), rs.tp_rank(), rs.layers().begin(), rs.layers().end(),
+                                          resident / kMiB, grown / kMiB, rs.weight_bytes() / kMiB,
                                           rs.kv_bytes() / kMiB,
-                                          rs.weight_bytes() > 0
-                                              ? static_cast<double>(all[static_cast<size_t>(r)]) / rs.weight_bytes()
-                                              : 0.0));
+                                          rs.weight_bytes() > 0 ? static_cast<double>(grown) / rs.weight_bytes()
+                                                                : 0.0));
   }
   return out;
 }

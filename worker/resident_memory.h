@@ -16,9 +16,11 @@ namespace tessera {
 int64_t ResidentBytes();
 
 // Collective over `group`: every rank's resident bytes, as a table (one line
-// a rank: resident MiB, planned weight and KV MiB, resident / weights) for
-// the leader to print. Every rank gets the same text.
+// a rank: resident MiB, what it grew by since `baseline_bytes` (taken before
+// the model was loaded: the runtime's own libraries and buffers), planned
+// weight and KV MiB, growth / weights) for the leader to print. Every rank
+// gets the same text.
 absl::StatusOr<std::string> GatherResidentMemory(Communicator& group, const GroupLayout& layout,
-                                                 const proto::ShardPlan& plan);
+                                                 const proto::ShardPlan& plan, int64_t baseline_bytes);
 
 }  // namespace tessera

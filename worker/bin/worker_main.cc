@@ -127,6 +127,7 @@ int RunLeader(const Args& a, GroupMember& m) {
 }
 
 int Run(const Args& a, MpiRuntime& mpi) {
+  const int64_t baseline_rss = ResidentBytes();
   auto world = mpi.World();
   if (!world.ok()) AbortJob(absl::StrCat("rank ", mpi.world_rank(), ": ", world.status().ToString()));
   (*world)->set_default_timeout(absl::Milliseconds(a.timeout_ms));
@@ -171,7 +172,7 @@ int Run(const Args& a, MpiRuntime& mpi) {
     AbortJob(absl::StrCat(m.layout.Describe(), ": ", s.ToString()));
   }
   if (a.report_memory) {
-    auto report = GatherResidentMemory(*m.comms.group, m.layout, m.plan);
+    auto report = GatherResidentMemory(*m.comms.group, m.layout, m.plan, baseline_rss);
     if (!report.ok()) AbortJob(report.status().ToString());
     if (m.layout.leader() && m.layout.group == 0) std::fputs(report->c_str(), stderr);
   }

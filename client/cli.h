@@ -9,5 +9,6 @@ namespace tessera::cli {
 
 void AddModelCommands(CLI::App& app, int& exit_code);
 void AddGenerateCommand(CLI::App& app, int& exit_code);
+void AddPlanCommand(CLI::App& app, int& exit_code);
 
 }  // namespace tessera::cli

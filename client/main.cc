@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   tessera::cli::AddModelCommands(app, exit_code);
   tessera::cli::AddGenerateCommand(app, exit_code);
+  tessera::cli::AddPlanCommand(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

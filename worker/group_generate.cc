@@ -50,10 +50,13 @@ absl::StatusOr<std::vector<GroupOutput>> GenerateOnGroup(GroupLeader& leader, st
   std::vector<GroupOutput> out(requests.size());
   std::vector<int64_t> release;
   absl::Status failure;
+  bool first_step = true;
 
   auto build_step = [&](size_t count) {
     proto::GroupStep step;
     step.set_gather_logits(options.gather_logits);
+    step.set_reset_stats(options.reset_stats && first_step);
+    first_step = false;
     for (int64_t id : release) step.add_release(id);
     release.clear();
     for (size_t i = 0; i < requests.size() && count > 0; ++i) {

@@ -35,6 +35,7 @@ struct GroupGenerateOptions {
   int32_t eos = -1;          // -1: never stop early
   int max_in_flight = 0;     // 0: the pipeline depth
   bool gather_logits = false;
+  bool reset_stats = false;  // every rank zeroes its counters at the first step (benchmarks)
   // (request index, the position the sampled token takes, full logits)
   std::function<void(size_t, int64_t, std::span<const float>)> on_logits;
   std::function<void(size_t, int32_t)> on_token;

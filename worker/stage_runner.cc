@@ -106,6 +106,11 @@ absl::Status StageRunner::Serve() {
 }
 
 absl::Status StageRunner::RunStep(proto::GroupStep& step, std::optional<proto::StepResult>* answer) {
+  if (step.reset_stats()) {
+    group_.ResetStats();
+    if (tp_ != nullptr) tp_->ResetStats();
+    compute_seconds_ = 0.0;
+  }
   for (int64_t seq : step.release()) executor_.kv_cache().Release(seq);
 
   std::vector<SequenceChunk> chunks;

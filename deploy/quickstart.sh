@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install dependencies, build, make a demo
-# model (the `small` preset, ~30M random parameters, Q8_0) and generate text
-# from it on this machine.
+# model (the `small` preset, ~30M random parameters, Q8_0), generate text from
+# it on one rank, then serve the same request from a local group of 4 MPI
+# ranks (tensor parallel 2 x pipeline parallel 2) and print its shard plan.
+# Both print the same text.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
-bash deploy/build.sh --target tessera
+bash deploy/build.sh --target tessera tessera-worker
 mkdir -p models
 MODEL=models/demo-small-q8_0.gguf
 [ -f "$MODEL" ] || ./build/client/tessera model make --preset small --type q8_0 --seed 7 -o "$MODEL"
 ./build/client/tessera model info "$MODEL"
-./build/client/tessera generate --model "$MODEL" --prompt "Once upon a time" -n 48 "$@"
+echo "== one rank"
+./build/client/tessera generate --model "$MODEL" --prompt "Once upon a time" -n 48 -t 1 "$@"
+echo "== a group of 4 ranks under mpirun: tp 2 x pp 2"
+if [ "$(id -u)" -eq 0 ]; then
+  # Open MPI refuses root unless told; a container's root is the usual case.
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+mpirun --oversubscribe -np 4 ./build/worker/bin/tessera-worker --model "$MODEL" --tp 2 --pp 2 \
+  --prompt "Once upon a time" -n 48 --show-plan "$@"

@@ -3,28 +3,17 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/machine_probe.h"
+#include "worker/resident_memory.h"
 
 namespace tessera {
 
 int64_t AvailableMemoryPerRank(int local_ranks) {
-  int64_t bytes = 0;
-  std::ifstream meminfo("/proc/meminfo");
-  std::string line;
-  while (std::getline(meminfo, line)) {
-    if (line.rfind("MemAvailable:", 0) == 0) {
-      std::istringstream in(line.substr(13));
-      int64_t kib = 0;
-      if (in >> kib) bytes = kib * 1024;
-      break;
-    }
-  }
+  int64_t bytes = ReadProcKibField("/proc/meminfo", "MemAvailable");
   if (bytes <= 0) bytes = static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
   return bytes / std::max(1, local_ranks);
 }

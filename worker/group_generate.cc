@@ -125,7 +125,9 @@ absl::StatusOr<std::vector<GroupOutput>> GenerateOnGroup(GroupLeader& leader, st
     if (failure.ok() && ready > 0 && leader.in_flight() < depth) {
       const size_t slots = static_cast<size_t>(depth - leader.in_flight());
       proto::GroupStep step = build_step((ready + slots - 1) / slots);
-      if (auto s = leader.Submit(step); !s.ok()) return s;
+      auto id = leader.Submit(step);
+      if (!id.ok()) return id.status();
+      step.set_step_id(*id);
       submitted.push_back(std::move(step));
       continue;
     }
@@ -134,7 +136,10 @@ absl::StatusOr<std::vector<GroupOutput>> GenerateOnGroup(GroupLeader& leader, st
     if (!result.ok()) return result.status();
     proto::GroupStep step = std::move(submitted.front());
     submitted.pop_front();
-    if (absl::Status s = finish(*result, step); !s.ok() && failure.ok()) {
+    // After a failure, steps still in flight only drain: their tokens belong
+    // to a run that has already ended.
+    if (!failure.ok()) continue;
+    if (absl::Status s = finish(*result, step); !s.ok()) {
       // Stop submitting, drain what is in flight, then release everything.
       failure = s;
       for (size_t i = 0; i < state.size(); ++i) {
@@ -148,7 +153,7 @@ absl::StatusOr<std::vector<GroupOutput>> GenerateOnGroup(GroupLeader& leader, st
   // Free the KV of sequences that finished last, on every rank.
   if (!release.empty()) {
     proto::GroupStep step = build_step(0);
-    if (auto s = leader.Submit(step); !s.ok()) return s;
+    if (auto id = leader.Submit(step); !id.ok()) return id.status();
     auto result = leader.Collect();
     if (!result.ok()) return result.status();
   }

@@ -6,12 +6,12 @@ namespace tessera {
 
 GroupLeader::GroupLeader(StageRunner& runner, Communicator& group) : runner_(runner), group_(group) {}
 
-absl::Status GroupLeader::Submit(proto::GroupStep step) {
+absl::StatusOr<uint64_t> GroupLeader::Submit(proto::GroupStep step) {
   step.set_step_id(next_step_id_++);
   auto answer = runner_.RunAsLeader(step);
   if (!answer.ok()) return answer.status();
   pending_.push_back(Pending{step.step_id(), *std::move(answer)});
-  return absl::OkStatus();
+  return step.step_id();
 }
 
 absl::StatusOr<proto::StepResult> GroupLeader::Collect() {

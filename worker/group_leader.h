@@ -17,9 +17,9 @@ class GroupLeader {
  public:
   GroupLeader(StageRunner& runner, Communicator& group);
 
-  // Gives the step an id and runs this rank's part. A non-OK status is a
-  // communication failure: the group is broken.
-  absl::Status Submit(proto::GroupStep step);
+  // Gives the step an id (returned) and runs this rank's part. A non-OK
+  // status is a communication failure: the group is broken.
+  absl::StatusOr<uint64_t> Submit(proto::GroupStep step);
   // The oldest submitted step's answer. A step the group refused (bad tokens,
   // full KV cache) comes back with `error` set; a non-OK status means the
   // group is broken.

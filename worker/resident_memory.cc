@@ -9,12 +9,13 @@
 
 namespace tessera {
 
-int64_t ResidentBytes() {
-  std::ifstream status("/proc/self/status");
+int64_t ReadProcKibField(const char* path, const char* key) {
+  std::ifstream file(path);
+  const std::string prefix = std::string(key) + ":";
   std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      std::istringstream in(line.substr(6));
+  while (std::getline(file, line)) {
+    if (line.rfind(prefix, 0) == 0) {
+      std::istringstream in(line.substr(prefix.size()));
       int64_t kib = 0;
       in >> kib;
       return kib * 1024;
@@ -22,6 +23,8 @@ int64_t ResidentBytes() {
   }
   return 0;
 }
+
+int64_t ResidentBytes() { return ReadProcKibField("/proc/self/status", "VmRSS"); }
 
 absl::StatusOr<std::string> GatherResidentMemory(Communicator& group, const GroupLayout& layout,
                                                  const proto::ShardPlan& plan, int64_t baseline_bytes) {

@@ -12,6 +12,10 @@
 
 namespace tessera {
 
+// The value of a "Key:   N kB" line of a /proc file (/proc/self/status,
+// /proc/meminfo), in bytes; 0 when the file or the key is missing.
+int64_t ReadProcKibField(const char* path, const char* key);
+
 // VmRSS of this process in bytes (0 when /proc cannot be read).
 int64_t ResidentBytes();
 

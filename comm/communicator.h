@@ -83,6 +83,12 @@ class Communicator {
   virtual absl::Status Broadcast(std::span<std::byte> data, int root,
                                  absl::Duration timeout = absl::ZeroDuration()) = 0;
 
+  // Hands `data` to the transport (it is copied) and returns without waiting
+  // for the receiver to post a receive, so two ranks sending to each other
+  // (a pipeline's leader sending step k+1 while the last stage answers step
+  // k) cannot deadlock, whatever the message sizes. A message not taken
+  // within the timeout breaks the communicator: a later call (or this one,
+  // for an earlier message) fails with DeadlineExceeded naming the peer.
   virtual absl::Status Send(std::span<const std::byte> data, int dest, int tag,
                             absl::Duration timeout = absl::ZeroDuration()) = 0;
   // Receives exactly data.size() bytes; a message of another size is an

@@ -65,6 +65,17 @@ MpiCommunicator::~MpiCommunicator() {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized) return;  // MPI is gone, and with it every request
+  // Sends still on their way (a stop step forwarded just before the group
+  // ends): let each finish by its own deadline, then treat the rest as
+  // abandoned.
+  for (Outgoing& o : outgoing_) {
+    absl::StatusOr<bool> done = mpi_internal::WaitAll(std::span<MPI_Request>(&o.req, 1), o.deadline, policy_);
+    if (!done.ok() || !*done) {
+      abandoned_.push_back(o.req);
+      KeepForever({}, {}, std::move(o.buf), {});
+    }
+  }
+  outgoing_.clear();
   if (!abandoned_.empty()) {
     // A late peer may still complete its side; give it a moment, then cancel
     // what can be cancelled (receives) and look once more.
@@ -196,6 +207,30 @@ absl::Status MpiCommunicator::Broadcast(std::span<std::byte> data, int root, abs
   return absl::OkStatus();
 }
 
+absl::Status MpiCommunicator::ReapSends() {
+  size_t kept = 0;
+  const absl::Time now = absl::Now();
+  for (size_t i = 0; i < outgoing_.size(); ++i) {
+    Outgoing& o = outgoing_[i];
+    int done = 0;
+    const int rc = MPI_Test(&o.req, &done, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return Fail("send", "MPI_Test", rc);
+    if (done) continue;
+    if (now > o.deadline) {
+      const int dest = o.dest;
+      const absl::Duration timeout = o.timeout;
+      // Leave every unfinished send to the destructor's drain.
+      for (size_t j = i; j < outgoing_.size(); ++j) outgoing_[kept++] = std::move(outgoing_[j]);
+      outgoing_.resize(kept);
+      return TimedOut("send", dest, timeout);
+    }
+    if (kept != i) outgoing_[kept] = std::move(o);
+    ++kept;
+  }
+  outgoing_.resize(kept);
+  return absl::OkStatus();
+}
+
 absl::Status MpiCommunicator::Send(std::span<const std::byte> data, int dest, int tag, absl::Duration timeout) {
   constexpr char kOp[] = "send";
   OpScope scope(stats_);
@@ -203,14 +238,19 @@ absl::Status MpiCommunicator::Send(std::span<const std::byte> data, int dest, in
   if (absl::Status s = CheckPeer(*this, kOp, "destination", dest); !s.ok()) return s;
   if (absl::Status s = CheckTag(*this, kOp, tag); !s.ok()) return s;
   if (data.size() > INT_MAX) return absl::InvalidArgumentError(absl::StrCat(kOp, " on ", name(), ": too large"));
+  if (absl::Status s = ReapSends(); !s.ok()) return s;
   timeout = Resolve(timeout);
-  const absl::Time deadline = DeadlineAfter(timeout);
-  std::span<std::byte> out = Staged(bytes_out_, data.size());
-  if (!data.empty()) std::memcpy(out.data(), data.data(), data.size());
-  MPI_Request req = MPI_REQUEST_NULL;
-  const int rc = MPI_Isend(out.data(), static_cast<int>(out.size()), MPI_BYTE, dest, tag, user_, &req);
+  // Posted and left: waiting here for a large message to be matched would
+  // let two ranks that send to each other deadlock (MPI sends above the eager
+  // limit complete only once the receiver posts its receive).
+  Outgoing o;
+  o.buf.assign(data.begin(), data.end());
+  o.deadline = DeadlineAfter(timeout);
+  o.timeout = timeout;
+  o.dest = dest;
+  const int rc = MPI_Isend(o.buf.data(), static_cast<int>(o.buf.size()), MPI_BYTE, dest, tag, user_, &o.req);
   if (rc != MPI_SUCCESS) return Fail(kOp, "MPI_Isend", rc);
-  if (absl::Status s = Await(kOp, std::span<MPI_Request>(&req, 1), deadline, timeout, dest); !s.ok()) return s;
+  outgoing_.push_back(std::move(o));
   scope.Done(data.size(), 0);
   return absl::OkStatus();
 }
@@ -247,6 +287,7 @@ absl::Status MpiCommunicator::Recv(std::span<std::byte> data, int source, int ta
   if (absl::Status s = Usable(kOp); !s.ok()) return s;
   if (absl::Status s = CheckPeer(*this, kOp, "source", source); !s.ok()) return s;
   if (absl::Status s = CheckTag(*this, kOp, tag); !s.ok()) return s;
+  if (absl::Status s = ReapSends(); !s.ok()) return s;
   if (data.size() > INT_MAX) return absl::InvalidArgumentError(absl::StrCat(kOp, " on ", name(), ": too large"));
   timeout = Resolve(timeout);
   // A posted receive of the expected size: about half the latency of
@@ -292,6 +333,7 @@ absl::StatusOr<std::vector<std::byte>> MpiCommunicator::RecvAny(int source, int 
   if (absl::Status s = Usable(kOp); !s.ok()) return s;
   if (absl::Status s = CheckPeer(*this, kOp, "source", source); !s.ok()) return s;
   if (absl::Status s = CheckTag(*this, kOp, tag); !s.ok()) return s;
+  if (absl::Status s = ReapSends(); !s.ok()) return s;
   absl::StatusOr<size_t> got = ReceiveMatched(kOp, source, tag, timeout);
   if (!got.ok()) return got.status();
   scope.Done(0, *got);

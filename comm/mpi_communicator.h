@@ -121,6 +121,19 @@ class MpiCommunicator final : public Communicator {
   std::vector<float> floats_a_, floats_b_;
   std::vector<std::byte> bytes_out_, bytes_in_;
   std::vector<MPI_Request> abandoned_;
+
+  // Sends posted and not yet known to be complete, each with the buffer MPI
+  // reads from and the time by which the receiver must have taken it.
+  struct Outgoing {
+    MPI_Request req = MPI_REQUEST_NULL;
+    std::vector<std::byte> buf;
+    absl::Time deadline;
+    absl::Duration timeout;
+    int dest = 0;
+  };
+  // Completes finished sends; an overdue one breaks the communicator.
+  absl::Status ReapSends();
+  std::vector<Outgoing> outgoing_;
 };
 
 }  // namespace tessera

@@ -22,6 +22,18 @@ RopeParams RopeOf(const ModelConfig& c, const ModelWeights& w) {
 
 }  // namespace
 
+bool IsStepRefusal(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kResourceExhausted:
+      return true;
+    default:
+      return false;
+  }
+}
+
 Executor::Executor(const Model& model, Backend& backend, KvCache& kv)
     : model_(&model),
       config_(model.config),
@@ -202,12 +214,20 @@ absl::Status Executor::RunStage(std::span<const SequenceChunk> batch, std::span<
 
 absl::Status Executor::AllReduce(float* x, int64_t n) {
   if (tp_ == nullptr) return absl::OkStatus();
-  return tp_->AllReduceSum(std::span<float>(x, static_cast<size_t>(n)));
+  absl::Status s = tp_->AllReduceSum(std::span<float>(x, static_cast<size_t>(n)));
+  if (s.ok() || !IsStepRefusal(s)) return s;
+  // A communicator's InvalidArgument (sizes differing between ranks) is a
+  // broken group, not a bad step: keep it out of the codes that say "this
+  // step was refused and the group serves on".
+  return absl::InternalError(absl::StrCat("tensor-parallel all-reduce: ", s.ToString()));
 }
 
 absl::Status Executor::Embed(int64_t n) {
   const int64_t dim = config_.dim;
-  if (ranges_.n_vocab() == config_.vocab_size) {
+  // Decided by the stage's shape, not this rank's slice: a tp rank whose
+  // slice happens to be the whole vocabulary must still join the all-reduce
+  // its peers make.
+  if (tp_ == nullptr) {
     backend_.Embedding(weights_.token_embd, std::span<const int32_t>(tokens_.data(), n), x_.data());
     return absl::OkStatus();
   }

@@ -30,6 +30,13 @@ struct SequenceChunk {
   bool want_logits = true;  // logits of the chunk's last token
 };
 
+// The codes RunStage uses for a step it refuses before touching anything
+// (bad tokens, positions, a full KV cache). Every rank of a group judges a
+// step alike, so a refused step leaves the group serving; any other error
+// came from the communicator and breaks it.
+bool IsStepRefusal(absl::StatusCode code);
+inline bool IsStepRefusal(const absl::Status& s) { return IsStepRefusal(s.code()); }
+
 class Executor {
  public:
   // The whole model on one rank. Borrows everything; all must outlive it.
@@ -51,8 +58,9 @@ class Executor {
   // output). A stage that is not last writes n_tokens x dim floats to
   // `hidden_out`; the last stage writes to `logits`, for each chunk with
   // want_logits, the logits of this rank's vocabulary slice (n_vocab_local
-  // floats a row). Validation as for Forward; a communicator error (a dead
-  // peer) is returned as is, and the group must then be torn down.
+  // floats a row). Validation as for Forward. A communicator error (a dead
+  // peer) never carries one of IsStepRefusal's codes; the group must then be
+  // torn down.
   absl::Status RunStage(std::span<const SequenceChunk> batch, std::span<const float> hidden_in,
                         std::vector<float>* hidden_out, std::vector<float>* logits);
 

@@ -83,7 +83,10 @@ absl::StatusOr<std::vector<GroupOutput>> GenerateOnGroup(GroupLeader& leader, st
   };
 
   auto finish = [&](const proto::StepResult& result, const proto::GroupStep& step) -> absl::Status {
-    if (!result.error().empty()) return absl::FailedPreconditionError(result.error());
+    if (!result.error().empty()) {
+      const auto code = static_cast<absl::StatusCode>(result.error_code());
+      return absl::Status(IsStepRefusal(code) ? code : absl::StatusCode::kFailedPrecondition, result.error());
+    }
     const int64_t vocab = options.gather_logits && !result.tokens().empty()
                               ? result.logits_size() / result.tokens_size()
                               : 0;

@@ -42,8 +42,10 @@ struct GroupGenerateOptions {
 };
 
 // Runs every request to completion and releases their KV on every rank. A
-// step the group refuses ends the run with that error; the group stays
-// usable. A communication failure ends it too, and the group is broken.
+// request or step the group refuses ends the run with that error (one of
+// IsStepRefusal's codes: ResourceExhausted for a full KV cache, ...); the
+// group stays usable. Any other error is a communication failure, and the
+// group is broken.
 absl::StatusOr<std::vector<GroupOutput>> GenerateOnGroup(GroupLeader& leader, std::span<const GroupRequest> requests,
                                                          const GroupGenerateOptions& options);
 

@@ -7,6 +7,7 @@ namespace tessera {
 GroupLeader::GroupLeader(StageRunner& runner, Communicator& group) : runner_(runner), group_(group) {}
 
 absl::StatusOr<uint64_t> GroupLeader::Submit(proto::GroupStep step) {
+  if (step.stop()) return absl::InvalidArgumentError("a stop step goes through Stop(), not Submit()");
   step.set_step_id(next_step_id_++);
   auto answer = runner_.RunAsLeader(step);
   if (!answer.ok()) return answer.status();

@@ -152,6 +152,13 @@ absl::StatusOr<std::unique_ptr<GroupMember>> StartGroupMember(Communicator& worl
 
   // 3. Every rank slices its shard and allocates its KV cache and backend.
   absl::Status shard_status = ValidatePlan(m->plan, DescribeModel(m->model->config, m->model->weights));
+  // Ranks started with different --tp/--pp (an MPMD launch gone wrong) would
+  // index the plan out of range.
+  if (shard_status.ok() && (m->plan.tp() != m->layout.tp || m->plan.pp() != m->layout.pp)) {
+    shard_status = absl::InvalidArgumentError(absl::StrCat("the leader planned tp ", m->plan.tp(), " x pp ",
+                                                           m->plan.pp(), " but this rank was started with --tp ",
+                                                           m->layout.tp, " --pp ", m->layout.pp));
+  }
   if (shard_status.ok()) {
     const proto::RankShard& rs = m->plan.ranks(m->layout.group_rank);
     auto shard = MakeShard(*m->model, RangesFromPlan(rs));

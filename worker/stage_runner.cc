@@ -10,21 +10,6 @@
 namespace tessera {
 namespace {
 
-// Codes RunStage uses for a bad step (every rank of the group judges a step
-// alike, from the same tokens and the same KV bookkeeping); anything else
-// came from the communicator and breaks the group.
-bool IsStepError(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kOutOfRange:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kResourceExhausted:
-      return true;
-    default:
-      return false;
-  }
-}
-
 SamplingParams FromProto(const proto::Sampling& s) {
   return SamplingParams{s.temperature(), s.top_k(), s.top_p(), s.seed()};
 }
@@ -135,8 +120,9 @@ absl::Status StageRunner::RunStep(proto::GroupStep& step, std::optional<proto::S
     absl::Status s = executor_.RunStage(chunks, hidden_in_, &hidden_out_, &logits_);
     compute_seconds_ += Seconds(start);
     if (!s.ok()) {
-      if (!IsStepError(s)) return s;
+      if (!IsStepRefusal(s)) return s;
       step.set_error(absl::StrCat(layout_.Describe(), ": ", std::string(s.message())));
+      step.set_error_code(static_cast<int32_t>(s.code()));
     } else {
       ran = true;
     }
@@ -147,6 +133,7 @@ absl::Status StageRunner::RunStep(proto::GroupStep& step, std::optional<proto::S
   proto::StepResult result;
   result.set_step_id(step.step_id());
   result.set_error(step.error());
+  result.set_error_code(step.error_code());
   if (ran) {
     if (auto s = Sample(step, chunks, logits_, &result); !s.ok()) return s;
   }

@@ -34,9 +34,10 @@ class StageRunner {
               std::vector<VocabSlice> last_stage_vocab);
 
   // The leader's entry: runs `step` on this rank (stage 0, tp 0). Returns the
-  // result when this rank also answers (pp == 1), or when its own part failed
-  // (the step then goes no further); nullopt when the answer will come from
-  // the last stage. A non-OK status is a communication failure.
+  // result when this rank also answers (pp == 1); nullopt when the answer
+  // will come from the last stage, which is also the case for a step this
+  // rank refused (the refusal travels down the pipeline like any step, so
+  // answers stay in order). A non-OK status is a communication failure.
   absl::StatusOr<std::optional<proto::StepResult>> RunAsLeader(const proto::GroupStep& step);
 
   // Every other rank: runs steps as they come until a stop step. Returns OK

@@ -121,16 +121,16 @@ void TestPointToPoint(Communicator& c) {
       CHECK_THAT(got == 77, "user message after the all-reduce");
     }
   }
-  // RecvAny: any size, including past the eager limit, where Send waits for
-  // the receiver (as MPI_Send may): rank 0 sends first, the others receive
-  // first, so the ring cannot deadlock.
+  // RecvAny: any size, including past the eager limit. Every rank sends
+  // before it receives: with a Send that waited for the receiver (as MPI_Send
+  // may above the eager limit) this ring would deadlock; Send only hands the
+  // message over.
   for (size_t bytes : {size_t{0}, size_t{5}, size_t{4096}, size_t{1} << 20}) {
     std::vector<std::byte> m(bytes, std::byte{static_cast<unsigned char>(c.rank())});
-    if (c.rank() == 0) CHECK_OK(c.Send(m, next, 9));
+    CHECK_OK(c.Send(m, next, 9));
     absl::StatusOr<std::vector<std::byte>> got = c.RecvAny(prev, 9);
     CHECK_THAT(got.ok() && got->size() == bytes && (bytes == 0 || got->back() == std::byte(prev)),
                absl::StrCat("RecvAny of ", bytes, " bytes: ", got.status().ToString()));
-    if (c.rank() != 0) CHECK_OK(c.Send(m, next, 9));
   }
   // A wrong-sized Recv, longer or shorter, is InvalidArgument and consumes
   // the message.

@@ -15,7 +15,12 @@ set(TESSERA_SHARD_SHAPES
     "tp3pp2     3  2  5      6     3  --uneven"
     "pp3        1  3  5      4     2"
     "tp4kv2     4  1  3      4     2"
-    "tp6heads4  6  1  2      4     2")
+    "tp6heads4  6  1  2      4     2"
+    # Several sequences with pp steps in flight and answers (gathered logits
+    # of a 2048-word vocabulary) past MPI's eager limit: a Send that waited
+    # for its receiver would deadlock the leader and the last stage.
+    "pp2seq3    1  2  4      4     2  --sequences 3 --vocab 2048"
+    "tp2pp2seq3 2  2  4      4     2  --sequences 3 --vocab 2048")
 foreach(shape ${TESSERA_SHARD_SHAPES})
   string(REGEX REPLACE " +" ";" fields "${shape}")
   list(GET fields 0 name)

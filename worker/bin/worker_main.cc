@@ -51,12 +51,15 @@ struct Args {
 // MPI does for a dead rank anyway, and the supervisor restarts it.
 [[noreturn]] void AbortJob(const std::string& why) {
   std::fprintf(stderr, "tessera-worker: %s\n", why.c_str());
+  if (why.find("DEADLINE_EXCEEDED") != std::string::npos) {
+    std::fprintf(stderr,
+                 "tessera-worker: a peer that computes one step for longer than --timeout-ms looks dead too; "
+                 "raise --timeout-ms for large models or long prompts\n");
+  }
   std::fflush(stderr);
   MPI_Abort(MPI_COMM_WORLD, 1);
   std::exit(1);
 }
-
-bool IsStepError(const absl::Status& s) { return absl::IsFailedPrecondition(s) || absl::IsInvalidArgument(s); }
 
 int RunLeader(const Args& a, GroupMember& m) {
   const Model& model = *m.model;
@@ -100,7 +103,7 @@ int RunLeader(const Args& a, GroupMember& m) {
       std::fputs("\n", stdout);
     }
     if (!out.ok()) {
-      if (!IsStepError(out.status())) AbortJob(absl::StrCat(m.layout.Describe(), ": ", out.status().ToString()));
+      if (!IsStepRefusal(out.status())) AbortJob(absl::StrCat(m.layout.Describe(), ": ", out.status().ToString()));
       std::fprintf(stderr, "error: %s\n", std::string(out.status().message()).c_str());
       rc = 1;
     } else {

@@ -94,8 +94,7 @@ inline GroupRun RunGroup(const GroupRunOptions& o, const std::vector<GroupReques
         run.logits[i].emplace_back(l.begin(), l.end());
       };
       auto out = GenerateOnGroup(leader, requests, go);
-      const bool usable = out.ok() || absl::IsFailedPrecondition(out.status()) ||
-                          absl::IsInvalidArgument(out.status());
+      const bool usable = out.ok() || IsStepRefusal(out.status());
       if (usable && !o.then.empty()) {
         go.on_logits = nullptr;
         auto then = GenerateOnGroup(leader, o.then, go);
@@ -110,7 +109,7 @@ inline GroupRun RunGroup(const GroupRunOptions& o, const std::vector<GroupReques
         // A refused step leaves the group usable: stop it cleanly. A broken
         // group cannot be stopped; like mpirun aborting a job, end every
         // rank (their waits fail at once).
-        if (absl::IsFailedPrecondition(out.status()) || absl::IsInvalidArgument(out.status())) {
+        if (IsStepRefusal(out.status())) {
           (void)leader.Stop();
         } else {
           for (int k = 0; k < n; ++k) hub->Kill(k);

@@ -137,26 +137,8 @@ TEST(ShardedGroupTest, SeveralSequencesInFlightMatchSingleRank) {
 TEST(ShardedGroupTest, SeededTopKSamplingMatchesSingleRank) {
   const ModelSpec spec = Spec(DType::kF32, 3, 4, 2, 33);
   const std::string path = WriteModel(spec, "topk");
-  auto model = LoadModel(path);
-  ASSERT_TRUE(model.ok());
   GroupRequest req{5, Prompt(spec.vocab_size, 6, 3), 16, {.temperature = 1.5f, .top_k = 20, .top_p = 0.9f, .seed = 77}};
-  // The single-rank sampler on the single-rank logits.
-  std::vector<int32_t> want;
-  {
-    auto backend = MakeCpuBackend({.threads = 1});
-    auto kv = KvCache::Create({spec.n_layers, (*model)->config.kv_dim(), 16, 16});
-    Executor ex(**model, *backend, **kv);
-    Sampler sampler(req.sampling);
-    std::vector<float> logits;
-    SequenceChunk chunk{5, req.prompt, 0, true};
-    ASSERT_TRUE(ex.Forward({&chunk, 1}, &logits).ok());
-    int64_t pos = static_cast<int64_t>(req.prompt.size());
-    for (int i = 0; i < req.max_tokens; ++i) {
-      want.push_back(sampler.Sample(logits, pos));
-      SequenceChunk next{5, std::span<const int32_t>(&want.back(), 1), pos++, true};
-      ASSERT_TRUE(ex.Forward({&next, 1}, &logits).ok());
-    }
-  }
+  const std::vector<int32_t> want = RunSingleRank(path, req.prompt, 16, req.sampling).tokens;
   for (int tp : {2, 3}) {
     GroupRunOptions o;
     o.tp = tp;
@@ -173,25 +155,8 @@ TEST(ShardedGroupTest, SeededTopKSamplingMatchesSingleRank) {
 TEST(ShardedGroupTest, SeededFullVocabularySamplingMatchesSingleRank) {
   const ModelSpec spec = Spec(DType::kF32, 2, 4, 2, 34);
   const std::string path = WriteModel(spec, "fullvocab");
-  auto model = LoadModel(path);
-  ASSERT_TRUE(model.ok());
   GroupRequest req{6, Prompt(spec.vocab_size, 5, 8), 16, {.temperature = 0.9f, .top_k = 0, .top_p = 0.95f, .seed = 5}};
-  std::vector<int32_t> want;
-  {
-    auto backend = MakeCpuBackend({.threads = 1});
-    auto kv = KvCache::Create({spec.n_layers, (*model)->config.kv_dim(), 16, 16});
-    Executor ex(**model, *backend, **kv);
-    Sampler sampler(req.sampling);
-    std::vector<float> logits;
-    SequenceChunk chunk{6, req.prompt, 0, true};
-    ASSERT_TRUE(ex.Forward({&chunk, 1}, &logits).ok());
-    int64_t pos = static_cast<int64_t>(req.prompt.size());
-    for (int i = 0; i < req.max_tokens; ++i) {
-      want.push_back(sampler.Sample(logits, pos));
-      SequenceChunk next{6, std::span<const int32_t>(&want.back(), 1), pos++, true};
-      ASSERT_TRUE(ex.Forward({&next, 1}, &logits).ok());
-    }
-  }
+  const std::vector<int32_t> want = RunSingleRank(path, req.prompt, 16, req.sampling).tokens;
   // tp 3 over a 512-word vocabulary: slices of 171, 171 and 170 words.
   GroupRunOptions o;
   o.tp = 3;

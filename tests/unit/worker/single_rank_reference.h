@@ -14,6 +14,7 @@
 #include "model/model_maker.h"
 #include "worker/executor.h"
 #include "worker/kv_cache.h"
+#include "worker/sampler.h"
 
 namespace tessera::testing {
 
@@ -47,8 +48,11 @@ struct Reference {
   std::vector<std::vector<float>> logits;  // the logits that chose each token
 };
 
-// The single-rank engine, greedy, one step at a time.
-inline Reference RunSingleRank(const std::string& path, const std::vector<int32_t>& prompt, int steps) {
+// The single-rank engine, one step at a time: greedy by an argmax written
+// here, or, with a temperature, the single-rank Sampler on the whole
+// vocabulary's logits (what a sharded draw from slices must reproduce).
+inline Reference RunSingleRank(const std::string& path, const std::vector<int32_t>& prompt, int steps,
+                               const SamplingParams& sampling = {}) {
   auto model = LoadModel(path);
   EXPECT_TRUE(model.ok()) << model.status();
   const Model& m = **model;
@@ -56,21 +60,26 @@ inline Reference RunSingleRank(const std::string& path, const std::vector<int32_
   KvCacheShape shape{m.config.n_layers, m.config.kv_dim(), 16, 64};
   auto kv = KvCache::Create(shape);
   Executor ex(m, *backend, **kv);
+  Sampler sampler(sampling);
   Reference ref;
   std::vector<float> logits;
   SequenceChunk chunk{7, prompt, 0, true};
   EXPECT_TRUE(ex.Forward({&chunk, 1}, &logits).ok());
   int64_t pos = static_cast<int64_t>(prompt.size());
   for (int i = 0; i < steps; ++i) {
-    int32_t best = 0;
-    for (int32_t v = 1; v < static_cast<int32_t>(logits.size()); ++v) {
-      if (logits[v] > logits[best]) best = v;
+    int32_t next = 0;
+    if (sampling.temperature > 0.0f) {
+      next = sampler.Sample(logits, pos);
+    } else {
+      for (int32_t v = 1; v < static_cast<int32_t>(logits.size()); ++v) {
+        if (logits[v] > logits[next]) next = v;
+      }
     }
-    ref.tokens.push_back(best);
+    ref.tokens.push_back(next);
     ref.logits.push_back(logits);
     if (i + 1 == steps) break;
-    SequenceChunk next{7, std::span<const int32_t>(&ref.tokens.back(), 1), pos++, true};
-    EXPECT_TRUE(ex.Forward({&next, 1}, &logits).ok());
+    SequenceChunk step{7, std::span<const int32_t>(&ref.tokens.back(), 1), pos++, true};
+    EXPECT_TRUE(ex.Forward({&step, 1}, &logits).ok());
   }
   return ref;
 }

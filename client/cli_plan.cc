@@ -1,12 +1,9 @@
 // `tessera plan`: preview how a model would be split over a tp x pp group
 // (per-rank layers, heads, FFN columns, vocabulary, bytes and predicted step
 // time) before any worker starts.
-#include <unistd.h>
 
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,10 +11,10 @@
 #include "absl/strings/str_cat.h"
 #include "client/cli.h"
 #include "google/protobuf/util/json_util.h"
-#include "kernels/cpu/machine_probe.h"
 #include "model/model.h"
 #include "partition/device_profile.h"
 #include "partition/partitioner.h"
+#include "worker/device_probe.h"
 
 namespace tessera::cli {
 namespace {
@@ -32,26 +29,17 @@ struct PlanArgs {
   bool json = false;
 };
 
-// This machine, measured briefly (well under a second): what a rank would
-// get if every rank ran here. A plan for real devices takes --profiles.
-proto::DeviceProfile ProbeThisMachine() {
-  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  proto::DeviceProfile p;
-  p.set_name(absl::StrCat("this machine (", threads, " threads)"));
-  p.set_memory_bytes(static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE));
-  p.set_memory_bandwidth(MeasureReadBandwidth(threads, {int64_t{256} << 20, 2}) * 1e9);
-  p.set_compute_flops(MeasureFmaPeak(threads, {2'000'000, 2}) * 1e9);
-  return p;
-}
-
+// Without --profiles: this machine, probed as a worker probes itself (well
+// under a second), for every rank: what a group would get if it ran here.
 absl::StatusOr<std::vector<proto::DeviceProfile>> Profiles(const PlanArgs& a) {
   const int ranks = a.tp * a.pp;
-  if (a.profiles.empty()) return std::vector<proto::DeviceProfile>(static_cast<size_t>(ranks), ProbeThisMachine());
-  std::ifstream in(a.profiles, std::ios::binary);
-  if (!in.is_open()) return absl::NotFoundError(absl::StrCat("cannot open profiles file ", a.profiles));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto profiles = ParseProfilesJson(text.str(), ranks);
+  if (a.profiles.empty()) {
+    const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    return std::vector<proto::DeviceProfile>(static_cast<size_t>(ranks), ProbeCpuDevice(ProbeOptions{threads}));
+  }
+  auto text = ReadProfilesFile(a.profiles);
+  if (!text.ok()) return text.status();
+  auto profiles = ParseProfilesJson(*text, ranks);
   if (!profiles.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(a.profiles, ": ", profiles.status().message()));
   }

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +13,14 @@
 #include "worker/resident_memory.h"
 
 namespace tessera {
+
+absl::StatusOr<std::string> ReadProfilesFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read the profiles file '", path, "'"));
+  return text.str();
+}
 
 int64_t AvailableMemoryPerRank(int local_ranks) {
   int64_t bytes = ReadProcKibField("/proc/meminfo", "MemAvailable");

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "proto/shard_plan.pb.h"
 
 namespace tessera {
@@ -23,6 +24,10 @@ proto::DeviceProfile ProbeCpuDevice(const ProbeOptions& options);
 // nominal speeds (only ratios matter to the partitioner, so equal ranks get
 // equal shares). `why` goes into its name.
 proto::DeviceProfile NominalCpuProfile(int local_ranks, const std::string& why);
+
+// The text of a profiles file (partition/device_profile.h parses it), or
+// NotFound naming the path.
+absl::StatusOr<std::string> ReadProfilesFile(const std::string& path);
 
 // Bytes of memory this process may plan to use: MemAvailable from
 // /proc/meminfo (physical pages if that cannot be read), split evenly among

@@ -96,19 +96,17 @@ absl::StatusOr<std::unique_ptr<Shard>> MakeShard(const Model& model, const Shard
   auto shard = std::make_unique<Shard>();
   shard->ranges = r;
   shard->config = c;
-  shard->first_stage = r.layer_begin == 0;
-  shard->last_stage = r.layer_end == c.n_layers;
   const ModelWeights& w = model.weights;
   ModelWeights& out = shard->weights;
   const int64_t hd = c.head_dim;
 
-  out.token_embd = shard->first_stage ? w.token_embd.RowRange(r.vocab_begin, r.vocab_end) : EmptyView(w.token_embd);
-  out.output = shard->last_stage ? w.output.RowRange(r.vocab_begin, r.vocab_end) : EmptyView(w.output);
-  if (shard->last_stage) out.output_norm = w.output_norm;
+  out.token_embd = shard->first_stage() ? w.token_embd.RowRange(r.vocab_begin, r.vocab_end) : EmptyView(w.token_embd);
+  out.output = shard->last_stage() ? w.output.RowRange(r.vocab_begin, r.vocab_end) : EmptyView(w.output);
+  if (shard->last_stage()) out.output_norm = w.output_norm;
   out.rope_freqs = w.rope_freqs;
   int64_t bytes = ViewBytes(out.token_embd);
   // A tied model whose first stage is also its last reads one table.
-  if (!(c.tied_output && shard->first_stage)) bytes += ViewBytes(out.output);
+  if (!(c.tied_output && shard->first_stage())) bytes += ViewBytes(out.output);
   bytes += static_cast<int64_t>(sizeof(float) * (out.output_norm.size() + out.rope_freqs.size()));
 
   for (int64_t layer = r.layer_begin; layer < r.layer_end; ++layer) {

@@ -41,8 +41,8 @@ ShardRanges RangesFromPlan(const proto::RankShard& rank);
 struct Shard {
   ShardRanges ranges;
   ModelConfig config;  // the whole model's
-  bool first_stage = false;
-  bool last_stage = false;
+  bool first_stage() const { return ranges.layer_begin == 0; }
+  bool last_stage() const { return ranges.layer_end == config.n_layers; }
   // layers[i] is layer ranges.layer_begin + i, with sliced matrices:
   // wq (q heads) and wk/wv (kv heads) by rows, wo by columns (q heads),
   // gate/up by rows and down by columns (FFN range); biases sliced alike.

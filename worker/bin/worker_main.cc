@@ -9,9 +9,7 @@
 #include <mpi.h>
 
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -21,6 +19,7 @@
 #include "glog/logging.h"
 #include "partition/partitioner.h"
 #include "worker/group_generate.h"
+#include "worker/device_probe.h"
 #include "worker/group_startup.h"
 #include "worker/resident_memory.h"
 
@@ -147,13 +146,11 @@ int Run(const Args& a, MpiRuntime& mpi) {
   g.probe = a.profiles.empty();
   const bool group_leader = a.tp > 0 && a.pp > 0 && mpi.world_rank() % (a.tp * a.pp) == 0;
   if (!a.profiles.empty() && group_leader) {
-    std::ifstream in(a.profiles);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in) {
-      g.profiles_error = absl::StrCat("cannot read the profiles file '", a.profiles, "'");
+    auto text = ReadProfilesFile(a.profiles);
+    if (text.ok()) {
+      g.profiles_json = *std::move(text);
     } else {
-      g.profiles_json = text.str();
+      g.profiles_error = std::string(text.status().message());
     }
   }
   auto member = StartGroupMember(**world, g);

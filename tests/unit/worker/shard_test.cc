@@ -32,8 +32,8 @@ TEST(ShardTest, SlicesAreTheWholeModelsRowsAndColumns) {
     auto shard = MakeShard(*model, r);
     ASSERT_TRUE(shard.ok()) << shard.status();
     const Shard& s = **shard;
-    EXPECT_FALSE(s.first_stage);
-    EXPECT_TRUE(s.last_stage);
+    EXPECT_FALSE(s.first_stage());
+    EXPECT_TRUE(s.last_stage());
     ASSERT_EQ(s.weights.layers.size(), 2u);
     EXPECT_EQ(s.weights.token_embd.rows, 0);  // not the first stage
     EXPECT_EQ(s.weights.output.rows, 100);

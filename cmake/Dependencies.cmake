@@ -7,13 +7,13 @@ find_package(CLI11 REQUIRED)
 find_package(glog REQUIRED)
 find_package(Protobuf REQUIRED)
 find_package(nlohmann_json REQUIRED)
+# ZeroMQ: the coordinator's sockets, the group leader's link to it and the
+# client library (none of them needs MPI, so the sanitizer build has them).
+find_package(cppzmq REQUIRED)
 if(NOT TESSERA_ONLY_CORE)
   find_package(benchmark REQUIRED)
   find_package(MPI REQUIRED COMPONENTS CXX)
   find_program(TESSERA_MPIEXEC NAMES mpiexec mpirun REQUIRED)
-  # The serving issue's coordinator needs it; found now so a machine missing it
-  # fails at configure time.
-  find_package(cppzmq REQUIRED)
 
   include(CheckLanguage)
   if(NOT DEFINED CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)

@@ -8,6 +8,7 @@ PACKAGES=(
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
   libgoogle-glog-dev libprotobuf-dev protobuf-compiler
   libopenmpi-dev openmpi-bin libzmq3-dev cppzmq-dev nlohmann-json3-dev
+  gnuplot-nox
 )
 
 missing=()

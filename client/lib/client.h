@@ -1,0 +1,69 @@
+// The C++ client library: talks the client API (proto/client_api.proto,
+// docs/PROTOCOL.md) to a coordinator over one ZeroMQ DEALER socket.
+//
+// Two ways to use it:
+//  - Generate(): one request, blocking, with an optional stream callback.
+//    Retries (after no reply for `reply_timeout`, or a BUSY/UNAVAILABLE
+//    answer) resend the same request id, so the coordinator never runs the
+//    request twice; chunks the client already has (by index) are not
+//    passed to the callback again.
+//  - Submit() + Next(): many requests in flight on one socket (batch jobs,
+//    the load generator). Next() returns replies as they arrive; the caller
+//    matches them by request id. No retries on this path: the caller decides.
+//
+// A Client is not thread-safe: use one per thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "proto/client_api.pb.h"
+
+namespace tessera {
+
+struct ClientOptions {
+  std::string endpoint;                                // tcp://HOST:PORT of the coordinator's client socket
+  absl::Duration reply_timeout = absl::Seconds(60);    // silence this long (no chunk, no answer) is a lost try
+  int max_attempts = 4;                                // tries of one Generate, the first included
+  absl::Duration retry_backoff = absl::Milliseconds(200);  // doubled after each try
+};
+
+class Client {
+ public:
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(const ClientOptions& options);
+  virtual ~Client() = default;
+
+  // Runs `request` (request_id filled in with NewRequestId() when empty) to
+  // its end. `on_chunk` sees each new streamed chunk once, in order (set
+  // request.stream to get them). An Error answer becomes a Status whose code
+  // follows ErrorCodeToStatus.
+  virtual absl::StatusOr<proto::GenerateResult> Generate(
+      proto::GenerateRequest request, const std::function<void(const proto::TokenChunk&)>& on_chunk = {}) = 0;
+  // Asks the coordinator to cancel; the Generate of that id (on whichever
+  // client) ends with FINISH_CANCELLED. NotFound for an unknown id.
+  virtual absl::Status Cancel(const std::string& request_id) = 0;
+  virtual absl::StatusOr<proto::ClusterStatus> Status() = 0;
+
+  // Sends without waiting (request_id must be set).
+  virtual absl::Status Submit(const proto::GenerateRequest& request) = 0;
+  // The next reply to any submitted request, or nullopt after `timeout`
+  // without one.
+  virtual absl::StatusOr<std::optional<proto::ClientReply>> Next(absl::Duration timeout) = 0;
+};
+
+// 32 hex digits from a random source: unique enough across clients.
+std::string NewRequestId();
+
+// BUSY -> ResourceExhausted, UNAVAILABLE -> Unavailable, INVALID_ARGUMENT ->
+// InvalidArgument, CANCELLED -> Cancelled, NOT_FOUND -> NotFound,
+// MALFORMED / UNSUPPORTED_VERSION -> InvalidArgument, others -> Internal;
+// the message keeps the coordinator's words.
+absl::Status ErrorToStatus(const proto::Error& error);
+
+}  // namespace tessera

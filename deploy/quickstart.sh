@@ -1,26 +1,45 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install dependencies, build, make a demo
-# model (the `small` preset, ~30M random parameters, F16), generate text from
-# it on one rank, then serve the same request from a local group of 4 MPI
-# ranks (tensor parallel 2 x pipeline parallel 2) and print its shard plan.
-# Both print the same text. (With Q8_0/Q4_0 weights the activations are
-# quantized to 8 bits per block, and the last-bit differences of a
-# tensor-parallel sum can move one of them a step and, at a near-tie, change a
-# later greedy token: see docs/architecture.md.)
+# model (the `small` preset, ~30M random parameters, F16), then start a local
+# cluster: a coordinator and two replica groups, each its own mpirun job (one
+# tensor parallel over 2 ranks, one pipeline parallel over 2 stages). Send it
+# prompts through the ZeroMQ client, print the streamed answers and the
+# cluster's status, and stop everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
-bash deploy/build.sh --target tessera tessera-worker
+bash deploy/build.sh --target tessera tessera-worker tessera-coordinator
 mkdir -p models
 MODEL=models/demo-small-f16.gguf
 [ -f "$MODEL" ] || ./build/client/tessera model make --preset small --type f16 --seed 7 -o "$MODEL"
 ./build/client/tessera model info "$MODEL"
-echo "== one rank"
-./build/client/tessera generate --model "$MODEL" --prompt "Once upon a time" -n 48 -t 1 "$@"
-echo "== a group of 4 ranks under mpirun: tp 2 x pp 2"
-if [ "$(id -u)" -eq 0 ]; then
-  # Open MPI refuses root unless told; a container's root is the usual case.
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
-mpirun --oversubscribe -np 4 ./build/worker/bin/tessera-worker --model "$MODEL" --tp 2 --pp 2 \
-  --prompt "Once upon a time" -n 48 --show-plan "$@"
+
+RUN_DIR=run/quickstart
+CLIENT_PORT=${CLIENT_PORT:-5555} WORKER_PORT=${WORKER_PORT:-5556}
+EP="tcp://127.0.0.1:$CLIENT_PORT"
+trap 'echo "== stopping the cluster"; bash deploy/stop-cluster.sh --run-dir "$RUN_DIR"' EXIT
+echo "== a coordinator and two replica groups: tp 2 x pp 1, and tp 1 x pp 2 (each its own mpirun job)"
+bash deploy/launch-cluster.sh --model "$MODEL" --groups 1 --tp 2 --pp 1 --run-dir "$RUN_DIR" \
+  --client-port "$CLIENT_PORT" --worker-port "$WORKER_PORT"
+# A second group joins the running coordinator.
+bash deploy/launch-group.sh --model "$MODEL" --coordinator "tcp://127.0.0.1:$WORKER_PORT" --name group-pp2 \
+  --tp 1 --pp 2 --run-dir "$RUN_DIR"
+for _ in $(seq 1 300); do
+  [ "$(./build/client/tessera status --coordinator "$EP" --json 2>/dev/null | grep -o GROUP_READY | wc -l)" -ge 2 ] && break
+  kill -0 "$(cat "$RUN_DIR/group-pp2.pid")" 2>/dev/null || { cat "$RUN_DIR/group-pp2.log" >&2; exit 1; }
+  sleep 1
+done
+./build/client/tessera status --coordinator "$EP"
+
+echo "== three prompts, streamed through the coordinator (the same text as \`tessera generate --model\` gives)"
+for prompt in "Once upon a time" "The little robot" "In a quiet village"; do
+  ./build/client/tessera generate --coordinator "$EP" --prompt "$prompt" -n 48 "$@"
+done
+echo "== four at once, seeded sampling"
+for i in 1 2 3 4; do
+  ./build/client/tessera generate --coordinator "$EP" --prompt "Story $i:" -n 32 --temp 0.8 --top-k 40 \
+    --seed "$i" --no-stream >"$RUN_DIR/answer-$i.txt" 2>&1 &
+done
+wait
+cat "$RUN_DIR"/answer-*.txt
+./build/client/tessera status --coordinator "$EP"

@@ -10,5 +10,8 @@ namespace tessera::cli {
 void AddModelCommands(CLI::App& app, int& exit_code);
 void AddGenerateCommand(CLI::App& app, int& exit_code);
 void AddPlanCommand(CLI::App& app, int& exit_code);
+// Cluster subcommands: they talk to a tessera-coordinator.
+void AddSubmitCommand(CLI::App& app, int& exit_code);
+void AddStatusCommand(CLI::App& app, int& exit_code);
 
 }  // namespace tessera::cli

@@ -1,4 +1,5 @@
-// `tessera generate`: single-rank generation from a local model file.
+// `tessera generate`: single-rank generation from a local model file, or
+// (with --coordinator) on a cluster through cli_generate_remote.cc.
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -6,6 +7,7 @@
 #include <string>
 
 #include "client/cli.h"
+#include "client/cli_generate.h"
 #include "glog/logging.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "model/model.h"
@@ -16,20 +18,7 @@
 namespace tessera::cli {
 namespace {
 
-struct GenerateArgs {
-  std::string model;
-  std::string prompt;
-  int64_t n = 64;
-  int threads = 0;
-  float temp = 0.0f;
-  int32_t top_k = 0;
-  float top_p = 1.0f;
-  uint64_t seed = 0;
-  bool ignore_eos = false;
-  std::string isa;
-};
-
-int RunGenerate(const GenerateArgs& a) {
+int RunLocalGenerate(const GenerateArgs& a) {
   const SamplingParams sampling{a.temp, a.top_k, a.top_p, a.seed};
   if (auto st = ValidateSamplingParams(sampling); !st.ok()) {
     std::cerr << "error: " << st.message() << "\n";
@@ -97,13 +86,16 @@ int RunGenerate(const GenerateArgs& a) {
 
 void AddGenerateCommand(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<GenerateArgs>();
-  CLI::App* gen = app.add_subcommand("generate", "Generate text from a local model on this machine");
-  gen->add_option("-m,--model", a->model, "Path to a .gguf model")->required();
+  CLI::App* gen = app.add_subcommand(
+      "generate", "Generate text from a local model on this machine (--model) or on a cluster (--coordinator)");
+  CLI::Option* model = gen->add_option("-m,--model", a->model, "Path to a .gguf model: run on this machine");
+  CLI::Option* coordinator =
+      gen->add_option("-c,--coordinator", a->coordinator,
+                      "A coordinator's client endpoint (tcp://HOST:5555): run on its cluster");
+  model->excludes(coordinator);
   gen->add_option("-p,--prompt", a->prompt, "Prompt text")->required();
   gen->add_option("-n,--max-tokens", a->n, "Tokens to generate")->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
-  gen->add_option("-t,--threads", a->threads, "Compute threads (0: one per core)")->capture_default_str()
-      ->check(CLI::Range(0, 1024));
   gen->add_option("--temp", a->temp, "Sampling temperature (0: greedy)")->capture_default_str()
       ->check(CLI::Range(0.0f, 100.0f));
   gen->add_option("--top-k", a->top_k, "Keep the k most likely tokens (0: all)")->capture_default_str()
@@ -112,11 +104,31 @@ void AddGenerateCommand(CLI::App& app, int& exit_code) {
   gen->add_option("--seed", a->seed, "Sampling seed; a (seed, position) pair always draws the same")
       ->capture_default_str();
   gen->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past the end-of-sequence token");
+  gen->add_option("-t,--threads", a->threads, "Compute threads (0: one per core; with --model)")
+      ->capture_default_str()->check(CLI::Range(0, 1024))->needs(model);
   gen->add_option("--isa", a->isa,
                   "Force a kernel path: scalar, avx2 or avx2-vnni (default: best available; one "
-                  "the CPU lacks falls back to the best below it)")
-      ->check(CLI::IsMember({"scalar", "avx2", "avx2-vnni"}));
-  gen->callback([a, &exit_code] { exit_code = RunGenerate(*a); });
+                  "the CPU lacks falls back to the best below it; with --model)")
+      ->check(CLI::IsMember({"scalar", "avx2", "avx2-vnni"}))->needs(model);
+  gen->add_flag("--no-stream", a->no_stream, "Print the text when it is complete, not as it arrives (with --coordinator)")
+      ->needs(coordinator);
+  gen->add_option("--request-id", a->request_id,
+                  "Request id (1-128 bytes; default: a fresh random one). The coordinator runs an id once: "
+                  "asking again returns its record (with --coordinator)")
+      ->needs(coordinator);
+  gen->add_option("--timeout-ms", a->timeout_ms,
+                  "Silence (no token, no answer) after which a try counts as lost and is retried, up to 4 tries "
+                  "(with --coordinator)")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{24} * 3600 * 1000))->needs(coordinator);
+  gen->callback([a, &exit_code] {
+    if (a->model.empty() == a->coordinator.empty()) {
+      std::cerr << "error: give --model FILE (run on this machine) or --coordinator tcp://HOST:PORT (run on a "
+                   "cluster)\n";
+      exit_code = 2;
+      return;
+    }
+    exit_code = a->model.empty() ? RunRemoteGenerate(*a) : RunLocalGenerate(*a);
+  });
 }
 
 }  // namespace tessera::cli

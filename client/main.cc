@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   tessera::cli::AddModelCommands(app, exit_code);
   tessera::cli::AddGenerateCommand(app, exit_code);
   tessera::cli::AddPlanCommand(app, exit_code);
+  tessera::cli::AddSubmitCommand(app, exit_code);
+  tessera::cli::AddStatusCommand(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -1,8 +1,9 @@
 // Generation for several sequences through a group leader: prompts are
 // prefilled in chunks, then each sequence decodes one token a step. Ready
 // sequences are spread over up to pp steps in flight, so a pipeline's stages
-// work on different sequences at once. (The serving issue's continuous
-// batching scheduler replaces this for the coordinator path.)
+// work on different sequences at once. Standalone runs and benchmarks use
+// it; a group serving a coordinator batches with BatchScheduler
+// (worker/batch_scheduler.h) instead.
 #pragma once
 
 #include <cstdint>

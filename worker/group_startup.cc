@@ -37,8 +37,9 @@ absl::Status BroadcastString(Communicator& group, std::string* s, absl::Duration
   return group.Broadcast(std::as_writable_bytes(std::span<char>(s->data(), s->size())), 0, timeout);
 }
 
-// The leader's plan from the gathered profiles: "P" + plan bytes, or "E" +
-// an error's code byte + its message.
+// The leader's plan from the gathered profiles (its own partition, or the
+// plan source's): "P" + plan bytes, or "E" + an error's code byte + its
+// message.
 std::string PlanOrError(const Model& model, const GroupOptions& options, std::vector<proto::DeviceProfile> probed) {
   std::vector<proto::DeviceProfile> profiles = std::move(probed);
   if (!options.profiles_error.empty()) {
@@ -52,6 +53,14 @@ std::string PlanOrError(const Model& model, const GroupOptions& options, std::ve
                           "the profiles file: ", std::string(parsed.status().message()));
     }
     profiles = *std::move(parsed);
+  }
+  if (options.plan_source) {
+    auto plan = options.plan_source(model, std::move(profiles));
+    if (!plan.ok()) {
+      return absl::StrCat("E", std::string(1, static_cast<char>(plan.status().code())),
+                          std::string(plan.status().message()));
+    }
+    return absl::StrCat("P", plan->SerializeAsString());
   }
   PartitionRequest req;
   req.model = DescribeModel(model.config, model.weights);

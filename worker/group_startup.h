@@ -1,6 +1,7 @@
 // Bringing up one rank of a replica group: every rank loads the model file
 // (mapped, nothing read yet), the ranks agree that all of them could, the
-// leader gathers their device profiles, partitions the model and broadcasts
+// leader gathers their device profiles, partitions the model (or asks the
+// coordinator for a plan: GroupOptions::plan_source) and broadcasts
 // the plan, and every rank slices its shard and sizes its KV cache. After
 // each phase the whole group learns whether any rank failed, and why, so a
 // bad path or a model too big for one rank stops every rank fast with the
@@ -8,8 +9,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -38,6 +41,14 @@ struct GroupOptions {
   int64_t kv_tokens = 0;       // KV budget; 0 = the model's context length
   // How long a rank waits for the slowest one at each startup phase.
   absl::Duration startup_timeout = absl::Minutes(5);
+  // Leader only: where the plan comes from, given the group's profiles (in
+  // group rank order, after any profiles file). Empty: the leader partitions
+  // the model itself. With a coordinator it registers and returns the plan
+  // assigned (or why none was); it must answer within startup_timeout, which
+  // the other ranks wait meanwhile. Its error reaches every rank.
+  using PlanSource =
+      std::function<absl::StatusOr<proto::ShardPlan>(const Model&, std::vector<proto::DeviceProfile>)>;
+  PlanSource plan_source;
 };
 
 // Everything one rank runs with, in destruction-safe order.

@@ -11,6 +11,21 @@
 //    the load generator). Next() returns replies as they arrive; the caller
 //    matches them by request id. No retries on this path: the caller decides.
 //
+// Socket: one DEALER (linger 500 ms, send HWM 1000 and receive HWM 10000
+// messages, so a dead coordinator blocks nothing forever). A silent try
+// (no message for `reply_timeout`) replaces the socket, so the retry
+// reaches the coordinator under a new identity and no stale reply meant for
+// the old one is ever read; the old socket stays connected (unread) until
+// the retry is answered, because a coordinator cancels the requests of a
+// client that vanished. Replies to Submit()ted requests still on the old
+// socket are lost then, so mix the two ways with care. Replies to submitted
+// requests that arrive while Generate/Cancel/Status wait are kept for
+// Next().
+//
+// A reply frame that does not parse (or is not version 1) is DataLoss from
+// whichever call read it; the client stays usable. cppzmq's exceptions never
+// leave the library.
+//
 // A Client is not thread-safe: use one per thread.
 #pragma once
 
@@ -32,6 +47,13 @@ struct ClientOptions {
   absl::Duration reply_timeout = absl::Seconds(60);    // silence this long (no chunk, no answer) is a lost try
   int max_attempts = 4;                                // tries of one Generate, the first included
   absl::Duration retry_backoff = absl::Milliseconds(200);  // doubled after each try
+  // Polled by Generate at least every 50 ms while it waits (may be empty).
+  // Once it returns true, Generate sends a CancelRequest for its request and
+  // returns what the coordinator answers within `cancel_grace` (normally a
+  // result with FINISH_CANCELLED), else Cancelled. For Ctrl-C: a signal
+  // handler sets a flag, this reads it.
+  std::function<bool()> interrupted;
+  absl::Duration cancel_grace = absl::Seconds(2);
 };
 
 class Client {
@@ -41,13 +63,20 @@ class Client {
 
   // Runs `request` (request_id filled in with NewRequestId() when empty) to
   // its end. `on_chunk` sees each new streamed chunk once, in order (set
-  // request.stream to get them). An Error answer becomes a Status whose code
-  // follows ErrorCodeToStatus.
+  // request.stream to get them): chunk.index is the count of tokens passed
+  // on before it and the texts concatenate to a prefix of the result's text
+  // (the result may hold bytes no chunk carried, e.g. a UTF-8 tail). An
+  // Error answer becomes a Status whose code follows ErrorToStatus; BUSY or
+  // UNAVAILABLE on every try stays ResourceExhausted / Unavailable, and
+  // silence on every try is DeadlineExceeded.
   virtual absl::StatusOr<proto::GenerateResult> Generate(
       proto::GenerateRequest request, const std::function<void(const proto::TokenChunk&)>& on_chunk = {}) = 0;
-  // Asks the coordinator to cancel; the Generate of that id (on whichever
-  // client) ends with FINISH_CANCELLED. NotFound for an unknown id.
+  // Asks the coordinator to cancel and waits up to `reply_timeout` for its
+  // answer; the Generate of that id (on whichever client) ends with
+  // FINISH_CANCELLED. NotFound for an unknown id.
   virtual absl::Status Cancel(const std::string& request_id) = 0;
+  // Up to `max_attempts` tries of `reply_timeout` each; DeadlineExceeded
+  // when none is answered.
   virtual absl::StatusOr<proto::ClusterStatus> Status() = 0;
 
   // Sends without waiting (request_id must be set).

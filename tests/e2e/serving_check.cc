@@ -370,6 +370,8 @@ int Main(int argc, char** argv) {
   auto idle = WaitForIdle(**client, absl::Seconds(30));
   CHECK_THAT(idle.has_value(), "the cluster did not return to idle");
   if (idle) {
+    CHECK_THAT(idle->accepted() == idle->completed() + idle->cancelled() + idle->failed(),
+               "accepted %lu != completed + cancelled + failed", static_cast<unsigned long>(idle->accepted()));
     std::printf("ledger: accepted %lu, completed %lu, cancelled %lu, failed %lu, rejected busy %lu\n",
                 static_cast<unsigned long>(idle->accepted()), static_cast<unsigned long>(idle->completed()),
                 static_cast<unsigned long>(idle->cancelled()), static_cast<unsigned long>(idle->failed()),

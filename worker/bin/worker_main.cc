@@ -1,11 +1,14 @@
 // tessera-worker: one rank of a replica group, started by mpirun.
 //
+//   mpirun -np 6 tessera-worker --model M.gguf --tp 3 --pp 2 --coordinator tcp://HOST:5556
 //   mpirun -np 6 tessera-worker --model M.gguf --tp 3 --pp 2 --prompt "..." -n 32
 //
-// The world splits into groups of tp x pp ranks; each group loads its plan's
-// shards and, until the coordinator exists (the serving issue), its leader
-// generates from --prompt: group 0's leader prints the text exactly as
-// `tessera generate` does, then a line of figures.
+// The world splits into groups of tp x pp ranks. With --coordinator each
+// group's leader registers, gets its plan from the coordinator and serves
+// its sequences (continuous batching) until the coordinator says Shutdown.
+// Without it (standalone) each group partitions the model itself and its
+// leader generates from --prompt: group 0's leader prints the text exactly
+// as `tessera generate` does, then a line of figures.
 #include <mpi.h>
 
 #include <cstdio>
@@ -18,6 +21,8 @@
 #include "comm/mpi_runtime.h"
 #include "glog/logging.h"
 #include "partition/partitioner.h"
+#include "worker/bin/abort_job.h"
+#include "worker/bin/coordinator_session.h"
 #include "worker/group_generate.h"
 #include "worker/device_probe.h"
 #include "worker/group_startup.h"
@@ -43,22 +48,15 @@ struct Args {
   std::string isa;
   bool show_plan = false;
   bool report_memory = false;
+  // Coordinator mode.
+  std::string coordinator;
+  std::string name;
+  int max_sequences = 64;
+  int64_t max_batch_tokens = 512;
+  int64_t prefill_chunk = 256;
+  int64_t heartbeat_ms = 1000;
+  int64_t startup_timeout_ms = 300000;
 };
-
-// A broken group cannot be shut down politely: its peers may be waiting on
-// a collective that will never complete. Ending the whole job is what Open
-// MPI does for a dead rank anyway, and the supervisor restarts it.
-[[noreturn]] void AbortJob(const std::string& why) {
-  std::fprintf(stderr, "tessera-worker: %s\n", why.c_str());
-  if (why.find("DEADLINE_EXCEEDED") != std::string::npos) {
-    std::fprintf(stderr,
-                 "tessera-worker: a peer that computes one step for longer than --timeout-ms looks dead too; "
-                 "raise --timeout-ms for large models or long prompts\n");
-  }
-  std::fflush(stderr);
-  MPI_Abort(MPI_COMM_WORLD, 1);
-  std::exit(1);
-}
 
 int RunLeader(const Args& a, GroupMember& m) {
   const Model& model = *m.model;
@@ -153,10 +151,32 @@ int Run(const Args& a, MpiRuntime& mpi) {
       g.profiles_error = std::string(text.status().message());
     }
   }
+  g.startup_timeout = absl::Milliseconds(a.startup_timeout_ms);
+  std::unique_ptr<CoordinatorSession> session;
+  if (!a.coordinator.empty() && group_leader) {
+    CoordinatorArgs c;
+    c.endpoint = a.coordinator;
+    c.name = a.name;
+    c.tp = a.tp;
+    c.pp = a.pp;
+    c.group = mpi.world_rank() / (a.tp * a.pp);
+    c.groups = mpi.world_size() / (a.tp * a.pp);
+    c.kv_tokens = a.kv_tokens;
+    c.max_sequences = a.max_sequences;
+    c.max_batch_tokens = a.max_batch_tokens;
+    c.prefill_chunk = a.prefill_chunk;
+    c.heartbeat_ms = a.heartbeat_ms;
+    c.show_plan = a.show_plan;
+    session = std::make_unique<CoordinatorSession>(c);
+    // Answer before the other ranks stop waiting for the plan, so they hear
+    // the coordinator's (or the link's) reason rather than a timeout.
+    g.plan_source = session->MakePlanSource(g.startup_timeout * 9 / 10);
+  }
   auto member = StartGroupMember(**world, g);
   if (!member.ok()) {
     // Every rank of the group got the same message; one of them says it.
     if (group_leader) std::fprintf(stderr, "error: %s\n", std::string(member.status().message()).c_str());
+    if (session) session->StartupFailed(member.status());
     return 1;
   }
   GroupMember& m = **member;
@@ -167,7 +187,7 @@ int Run(const Args& a, MpiRuntime& mpi) {
 
   int rc = 0;
   if (m.layout.leader()) {
-    rc = RunLeader(a, m);
+    rc = session ? session->Serve(m) : RunLeader(a, m);
   } else if (auto s = m.runner->Serve(); !s.ok()) {
     AbortJob(absl::StrCat(m.layout.Describe(), ": ", s.ToString()));
   }
@@ -199,7 +219,10 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--tp", a.tp, "Tensor-parallel ranks per stage")->capture_default_str()->check(CLI::Range(1, 1024));
   app.add_option("--pp", a.pp, "Pipeline stages per group")->capture_default_str()->check(CLI::Range(1, 1024));
-  app.add_option("-p,--prompt", a.prompt, "Prompt text (standalone mode)")->required();
+  CLI::Option* coordinator =
+      app.add_option("--coordinator", a.coordinator,
+                     "The coordinator's worker endpoint, e.g. tcp://HOST:5556: register and serve its requests");
+  app.add_option("-p,--prompt", a.prompt, "Prompt text (standalone mode)")->excludes(coordinator);
   app.add_option("-n,--max-tokens", a.n, "Tokens to generate")->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   app.add_option("-t,--threads", a.threads, "Compute threads of each rank")->capture_default_str()
@@ -214,7 +237,8 @@ int main(int argc, char** argv) {
   app.add_flag("--ignore-eos", a.ignore_eos, "Keep generating past the end-of-sequence token");
   app.add_option("--profiles", a.profiles,
                  "JSON device profiles of the group's ranks (default: each rank probes its CPU)");
-  app.add_option("--kv-tokens", a.kv_tokens, "KV cache budget in positions (default: the model's context)")
+  app.add_option("--kv-tokens", a.kv_tokens,
+                 "KV cache budget in positions (default: the model's context; with --coordinator, its choice)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--timeout-ms", a.timeout_ms, "How long a rank waits for a peer before calling it dead")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{3600000}));
@@ -223,9 +247,22 @@ int main(int argc, char** argv) {
   app.add_flag("--show-plan", a.show_plan, "Print the shard plan (stderr)");
   app.add_flag("--report-memory", a.report_memory, "Print each rank's resident memory against its plan (stderr)");
   app.add_flag("-v,--verbose", verbose, "Log each rank's progress (stderr)");
+  app.add_option("--name", a.name, "The group's name at the coordinator (default host:pid)")->needs(coordinator);
+  app.add_option("--max-sequences", a.max_sequences, "Sequences batched at once (coordinator mode)")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  app.add_option("--max-batch-tokens", a.max_batch_tokens, "Tokens a step, decode and prefill (coordinator mode)")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  app.add_option("--prefill-chunk", a.prefill_chunk, "Prompt tokens of one sequence a step (coordinator mode)")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  app.add_option("--heartbeat-ms", a.heartbeat_ms, "Heartbeat period to the coordinator")
+      ->capture_default_str()->check(CLI::Range(int64_t{10}, int64_t{600000}));
+  app.add_option("--startup-timeout-ms", a.startup_timeout_ms,
+                 "How long ranks wait for each other (and the leader for its plan) while starting")
+      ->capture_default_str()->check(CLI::Range(int64_t{100}, int64_t{3600000}));
   int rc = 0;
   try {
     app.parse(argc, argv);
+    if (a.coordinator.empty() && app.count("--prompt") == 0) throw CLI::RequiredError("--prompt");
   } catch (const CLI::ParseError& e) {
     // Every rank parses the same arguments; one message is enough.
     if ((*mpi)->world_rank() == 0) rc = app.exit(e);

@@ -1,0 +1,95 @@
+// tessera-coordinator: the front queue in front of the replica groups.
+//
+//   tessera-coordinator --model M.gguf --listen tcp://*:5555 --workers tcp://*:5556
+//
+// Clients (tessera generate --coordinator, the client library) connect to
+// --listen; group leaders (tessera-worker --coordinator) to --workers.
+// SIGINT/SIGTERM: groups get Shutdown, waiting clients ERROR_UNAVAILABLE,
+// exit 0.
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "coordinator/coordinator.h"
+#include "glog/logging.h"
+#include "model/model.h"
+
+namespace {
+
+tessera::Coordinator* g_coordinator = nullptr;
+
+extern "C" void OnSignal(int) {
+  if (g_coordinator != nullptr) g_coordinator->Stop();  // async-signal-safe
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tessera-coordinator: routes client requests to replica groups"};
+  std::string model_path;
+  tessera::CoordinatorOptions options;
+  int64_t heartbeat_timeout_ms = 10000;
+  int64_t queue_timeout_ms = 60000;
+  bool verbose = false;
+  app.add_option("-m,--model", model_path, "The .gguf model the groups serve (its tokenizer is used here)")
+      ->required();
+  app.add_option("--listen", options.listen, "Client endpoint (ROUTER)")->capture_default_str();
+  app.add_option("--workers", options.workers, "Group leader endpoint (ROUTER)")->capture_default_str();
+  app.add_option("--queue-limit", options.queue_limit,
+                 "Requests waiting for a group before new ones are answered BUSY")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 24));
+  app.add_option("--default-max-tokens", options.default_max_tokens, "Tokens to generate when a request says 0")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--kv-tokens", options.kv_tokens,
+                 "KV budget (positions) planned for a group that asks for none (0: 4 x the context)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--record-limit", options.record_limit,
+                 "Finished requests remembered, so a repeated request id is answered, not run again")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 24));
+  app.add_option("--heartbeat-timeout-ms", heartbeat_timeout_ms,
+                 "A group silent this long is declared dead; its requests run elsewhere")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
+  app.add_option("--queue-timeout-ms", queue_timeout_ms,
+                 "A request no group took within this long is answered UNAVAILABLE")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
+  app.add_flag("-v,--verbose", verbose, "Log every request and dropped message");
+  CLI11_PARSE(app, argc, argv);
+
+  FLAGS_logtostderr = true;
+  if (verbose) FLAGS_v = 1;
+  google::InitGoogleLogging(argv[0]);
+  options.heartbeat_timeout = absl::Milliseconds(heartbeat_timeout_ms);
+  options.queue_timeout = absl::Milliseconds(queue_timeout_ms);
+
+  auto model = tessera::LoadModel(model_path);
+  if (!model.ok()) {
+    std::cerr << "error: " << model_path << ": " << model.status().message() << "\n";
+    return 1;
+  }
+  auto coordinator = tessera::Coordinator::Create(options, *std::move(model));
+  if (!coordinator.ok()) {
+    std::cerr << "error: " << coordinator.status().message() << "\n";
+    return 1;
+  }
+  g_coordinator = coordinator->get();
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  const absl::Status st = (*coordinator)->Run();
+  g_coordinator = nullptr;
+  if (!st.ok()) {
+    std::cerr << "error: " << st.message() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,253 @@
+#include "coordinator/coordinator.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <chrono>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/coordinator_core.h"
+#include "glog/logging.h"
+#include "zmq.hpp"
+
+namespace tessera {
+namespace {
+
+// High-water marks, in messages per peer connection.
+// - Client send: a streaming request costs one message per token update, and
+//   one client socket may carry hundreds of streams; 100k queued messages
+//   (~10 MB) is far beyond what a client that keeps reading ever has
+//   waiting, so reaching it (EAGAIN under ROUTER_MANDATORY) means the client
+//   stopped reading: its request is cancelled instead of buffering forever.
+// - Client receive: the loop drains continuously; the mark only bounds the
+//   memory a flooding client can take before ZeroMQ stops reading its TCP
+//   connection (back-pressure, nothing is dropped).
+// - Group send: the coordinator sends a group at most max_sequences starts
+//   plus their cancels, so a live leader never gets near the mark; reaching
+//   it means the leader stopped reading and the group is declared dead.
+// - Group receive: one update message per step per group, drained as they
+//   come.
+constexpr int kClientSendHwm = 100000;
+constexpr int kClientRecvHwm = 10000;
+constexpr int kGroupSendHwm = 100000;
+constexpr int kGroupRecvHwm = 100000;
+// The largest client message taken: a prompt filling any context many
+// times over. A bigger one closes that client's connection (ZeroMQ), so one
+// peer cannot make the coordinator hold or tokenize gigabytes.
+constexpr int64_t kClientMaxMessageBytes = int64_t{16} << 20;
+// On close, queued messages (Shutdown to groups, last answers) get this long
+// to leave; a dead peer never holds the exit longer.
+constexpr int kLingerMs = 1000;
+// Messages handled from one socket before looking at the other: neither
+// clients nor groups can starve the other side.
+constexpr int kBatch = 256;
+// More frames than any valid message has: the rest are read and dropped.
+constexpr size_t kMaxFrames = 8;
+
+class ZmqCoordinator final : public Coordinator, public Outbox {
+ public:
+  ZmqCoordinator(const CoordinatorOptions& options, std::unique_ptr<Model> model)
+      : options_(options),
+        model_(std::move(model)),
+        context_(1),
+        clients_(context_, zmq::socket_type::router),
+        workers_(context_, zmq::socket_type::router) {}
+
+  ~ZmqCoordinator() override {
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+  }
+
+  absl::Status Init() {
+    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd_ < 0) return absl::InternalError(absl::StrCat("eventfd: ", std::strerror(errno)));
+    try {
+      Configure(clients_, kClientSendHwm, kClientRecvHwm);
+      clients_.set(zmq::sockopt::maxmsgsize, kClientMaxMessageBytes);
+      Configure(workers_, kGroupSendHwm, kGroupRecvHwm);
+    } catch (const zmq::error_t& e) {
+      return absl::InternalError(absl::StrCat("configuring the sockets: ", e.what()));
+    }
+    if (auto st = Bind(clients_, options_.listen, "client", client_endpoint_); !st.ok()) return st;
+    if (auto st = Bind(workers_, options_.workers, "worker", worker_endpoint_); !st.ok()) return st;
+    core_ = std::make_unique<CoordinatorCore>(options_, *model_, *this, std::chrono::steady_clock::now());
+    return absl::OkStatus();
+  }
+
+  absl::Status Run() override;
+  void Stop() override {
+    stop_.store(true, std::memory_order_release);
+    const uint64_t one = 1;
+    // write() is async-signal-safe; a full counter still wakes the loop.
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+  }
+  const std::string& client_endpoint() const override { return client_endpoint_; }
+  const std::string& worker_endpoint() const override { return worker_endpoint_; }
+
+  SendOutcome ToClient(std::string_view identity, bool delimiter, const proto::ClientReply& reply) override {
+    payload_.clear();
+    reply.SerializeToString(&payload_);
+    return SendFrames(clients_, identity, delimiter);
+  }
+  SendOutcome ToGroup(std::string_view identity, const proto::CoordinatorMessage& message) override {
+    payload_.clear();
+    message.SerializeToString(&payload_);
+    return SendFrames(workers_, identity, false);
+  }
+
+ private:
+  static void Configure(zmq::socket_t& s, int send_hwm, int recv_hwm) {
+    // A send to a peer that is gone fails (EHOSTUNREACH) and a send to a
+    // peer at its high-water mark fails (EAGAIN) instead of a silent drop.
+    s.set(zmq::sockopt::router_mandatory, 1);
+    s.set(zmq::sockopt::sndhwm, send_hwm);
+    s.set(zmq::sockopt::rcvhwm, recv_hwm);
+    s.set(zmq::sockopt::linger, kLingerMs);
+  }
+
+  static absl::Status Bind(zmq::socket_t& s, const std::string& endpoint, const char* what, std::string& bound) {
+    try {
+      s.bind(endpoint);
+      bound = s.get(zmq::sockopt::last_endpoint);
+    } catch (const zmq::error_t& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot bind the ", what, " endpoint ", endpoint, ": ", e.what()));
+    }
+    return absl::OkStatus();
+  }
+
+  SendOutcome SendFrames(zmq::socket_t& s, std::string_view identity, bool delimiter) {
+    try {
+      // Only the identity frame can fail with EAGAIN/EHOSTUNREACH: once the
+      // ROUTER accepted it, the rest of the message follows.
+      if (!s.send(zmq::const_buffer(identity.data(), identity.size()),
+                  zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+        return SendOutcome::kFull;
+      }
+      if (delimiter) s.send(zmq::const_buffer(nullptr, 0), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      s.send(zmq::const_buffer(payload_.data(), payload_.size()), zmq::send_flags::dontwait);
+      return SendOutcome::kSent;
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EHOSTUNREACH) LOG(WARNING) << "send: " << e.what();
+      return SendOutcome::kUnreachable;
+    }
+  }
+
+  // Reads one whole message (identity first) if one is waiting; the views in
+  // views_ stay valid until the next call.
+  bool ReceiveOne(zmq::socket_t& s) {
+    size_t n = 0;
+    for (;;) {
+      zmq::message_t& m = n < kMaxFrames ? frames_[n] : overflow_;
+      const auto got = s.recv(m, n == 0 ? zmq::recv_flags::dontwait : zmq::recv_flags::none);
+      if (!got) return false;  // nothing waiting (only possible for the first frame)
+      const bool more = m.more();
+      ++n;
+      if (!more) break;
+    }
+    views_.clear();
+    for (size_t i = 0; i < std::min(n, kMaxFrames); ++i) {
+      views_.emplace_back(static_cast<const char*>(frames_[i].data()), frames_[i].size());
+    }
+    // A longer message keeps a frame count that tells it is malformed.
+    if (n > kMaxFrames) views_.emplace_back();
+    return true;
+  }
+
+  CoordinatorOptions options_;
+  std::unique_ptr<Model> model_;
+  zmq::context_t context_;
+  zmq::socket_t clients_;
+  zmq::socket_t workers_;
+  int wake_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::string client_endpoint_;
+  std::string worker_endpoint_;
+  std::unique_ptr<CoordinatorCore> core_;
+
+  zmq::message_t frames_[kMaxFrames];
+  zmq::message_t overflow_;
+  std::vector<std::string_view> views_;
+  std::string payload_;
+};
+
+absl::Status ZmqCoordinator::Run() {
+  using Clock = std::chrono::steady_clock;
+  // Timeouts are checked a few times per timeout period, at most every
+  // 100 ms; messages never wait for this clock.
+  const auto shortest = std::min(options_.heartbeat_timeout, options_.queue_timeout);
+  const auto tick = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   absl::ToChronoMilliseconds(shortest) / 8),
+                               std::chrono::milliseconds(1), std::chrono::milliseconds(100));
+  LOG(INFO) << "model " << core_->model_name() << " (fingerprint " << core_->fingerprint() << ")";
+  LOG(INFO) << "listening on " << client_endpoint_ << " for clients and " << worker_endpoint_
+            << " for group leaders";
+
+  zmq::pollitem_t items[] = {
+      {workers_.handle(), 0, ZMQ_POLLIN, 0},
+      {clients_.handle(), 0, ZMQ_POLLIN, 0},
+      {nullptr, wake_fd_, ZMQ_POLLIN, 0},
+  };
+  auto next_tick = Clock::now() + tick;
+  views_.reserve(kMaxFrames + 1);
+  try {
+    while (!stop_.load(std::memory_order_acquire)) {
+      const auto wait = std::max(std::chrono::milliseconds(0),
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - Clock::now()));
+      try {
+        zmq::poll(items, 3, wait);
+      } catch (const zmq::error_t& e) {
+        if (e.num() != EINTR) throw;
+      }
+      if (items[2].revents & ZMQ_POLLIN) {
+        uint64_t count;
+        [[maybe_unused]] ssize_t n = ::read(wake_fd_, &count, sizeof(count));
+      }
+      // Group updates first: they carry tokens clients wait for and free
+      // slots queued requests wait for.
+      for (int i = 0; i < kBatch && ReceiveOne(workers_); ++i) core_->OnWorkerMessage(views_, Clock::now());
+      for (int i = 0; i < kBatch && ReceiveOne(clients_); ++i) core_->OnClientMessage(views_, Clock::now());
+      const auto now = Clock::now();
+      if (now >= next_tick) {
+        core_->Tick(now);
+        next_tick = now + tick;
+      }
+    }
+    core_->Shutdown("coordinator shutting down", Clock::now());
+  } catch (const zmq::error_t& e) {
+    LOG(ERROR) << "event loop: " << e.what();
+    clients_.close();
+    workers_.close();
+    return absl::InternalError(absl::StrCat("coordinator event loop: ", e.what()));
+  }
+  clients_.close();
+  workers_.close();
+  LOG(INFO) << "stopped";
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(const CoordinatorOptions& options,
+                                                                 std::unique_ptr<Model> model) {
+  if (model == nullptr || model->tokenizer == nullptr) {
+    return absl::InvalidArgumentError("the coordinator needs a model with a tokenizer");
+  }
+  if (options.queue_limit < 0 || options.record_limit < 0 || options.default_max_tokens < 1 ||
+      options.kv_tokens < 0 || options.heartbeat_timeout <= absl::ZeroDuration() ||
+      options.queue_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "coordinator options: queue and record limits and --kv-tokens must be >= 0, the default max tokens "
+        ">= 1 and the timeouts > 0");
+  }
+  auto c = std::make_unique<ZmqCoordinator>(options, std::move(model));
+  if (auto st = c->Init(); !st.ok()) return st;
+  return std::unique_ptr<Coordinator>(std::move(c));
+}
+
+}  // namespace tessera

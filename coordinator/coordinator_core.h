@@ -1,0 +1,134 @@
+// The coordinator's state machine, without sockets: client requests
+// (validate, answer from the record, admit, queue, route, stream, cancel),
+// group leaders (register and plan, ready, updates, heartbeats, death) and
+// the clock (heartbeat and queue timeouts). Messages leave through an
+// Outbox, whose answer tells whether the peer took it. Single-threaded: the
+// event loop (coordinator.h) owns it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "coordinator/admission_queue.h"
+#include "coordinator/coordinator_options.h"
+#include "coordinator/group_registry.h"
+#include "coordinator/inflight_table.h"
+#include "coordinator/request_record.h"
+#include "coordinator/request_state.h"
+#include "model/model.h"
+#include "partition/cost_model.h"
+#include "proto/admin_api.pb.h"
+#include "proto/client_api.pb.h"
+#include "proto/worker_api.pb.h"
+
+namespace tessera {
+
+enum class SendOutcome {
+  kSent,
+  kUnreachable,  // the peer is gone (ROUTER_MANDATORY: EHOSTUNREACH)
+  kFull,         // the peer's queue is at its high-water mark: it is not reading
+};
+
+class Outbox {
+ public:
+  virtual ~Outbox() = default;
+  virtual SendOutcome ToClient(std::string_view identity, bool delimiter, const proto::ClientReply& reply) = 0;
+  virtual SendOutcome ToGroup(std::string_view identity, const proto::CoordinatorMessage& message) = 0;
+};
+
+class CoordinatorCore {
+ public:
+  // `model` must outlive the core; only its config, tokenizer and tensor
+  // shapes are read.
+  CoordinatorCore(const CoordinatorOptions& options, const Model& model, Outbox& outbox, SteadyTime now);
+  ~CoordinatorCore();
+
+  // One message as a ROUTER received it (identity frame first).
+  void OnClientMessage(std::span<const std::string_view> frames, SteadyTime now);
+  void OnWorkerMessage(std::span<const std::string_view> frames, SteadyTime now);
+  // Heartbeat and queue timeouts; call it every few milliseconds.
+  void Tick(SteadyTime now);
+  // Shutdown to every group; every queued and running request gets
+  // ERROR_UNAVAILABLE with `reason`. The core serves nothing afterwards.
+  void Shutdown(std::string_view reason, SteadyTime now);
+
+  proto::ClusterStatus Status(SteadyTime now) const;
+  const std::string& fingerprint() const { return fingerprint_; }
+  const std::string& model_name() const { return model_name_; }
+
+ private:
+  struct Peer {
+    std::string_view identity;
+    bool delimiter = false;
+  };
+
+  // Client side (coordinator_core.cc).
+  void HandleGenerate(const Peer& from, const proto::GenerateRequest& g, SteadyTime now);
+  void HandleCancel(const Peer& from, const proto::CancelRequest& c, SteadyTime now);
+  void Repoint(Request& r, const Peer& from, bool stream, SteadyTime now);
+  void AnswerFromRecord(const Peer& from, const proto::ClientReply& record, bool stream);
+  void CancelRequest(Request& r, bool by_client, SteadyTime now);
+  void Requeue(Request& r, SteadyTime now);
+  void OnClientLost(Request& r, SendOutcome why, SteadyTime now);
+  void SendChunk(Request& r, size_t index, size_t count, const std::string& text, SteadyTime now);
+  void FinishResult(Request& r, proto::FinishReason reason, SteadyTime now);
+  void FinishError(Request& r, proto::ErrorCode code, std::string_view message);
+  void Retire(Request& r, proto::ClientReply& reply, bool record);
+  void Dispatch(SteadyTime now);
+  void Start(Request& r, Group& g, SteadyTime now);
+  void Settle(SteadyTime now);
+  SendOutcome Reply(const Peer& to, const proto::ClientReply& reply);
+  Request* FindRequest(uint64_t key);
+
+  // Group side (coordinator_groups.cc).
+  void HandleRegister(std::string_view identity, const proto::Register& reg, SteadyTime now);
+  void HandleReady(Group& g, const proto::Ready& ready, SteadyTime now);
+  void HandleUpdates(Group& g, const proto::SequenceUpdates& updates, SteadyTime now);
+  void ApplyUpdate(Group& g, const proto::SequenceUpdate& u, SteadyTime now);
+  void Reject(std::string_view identity, proto::ErrorCode code, const std::string& message);
+  void SendToGroup(Group& g, const proto::CoordinatorMessage& message, SteadyTime now);
+  void MarkDead(Group& g, std::string_view reason, SteadyTime now);
+
+  CoordinatorOptions options_;
+  const Model& model_;
+  const Tokenizer& tokenizer_;
+  Outbox& outbox_;
+  ModelTensors tensors_;
+  std::string fingerprint_;
+  std::string model_name_;
+  SteadyTime started_at_;
+  std::chrono::nanoseconds heartbeat_timeout_;
+  std::chrono::nanoseconds queue_timeout_;
+  bool shutting_down_ = false;
+
+  uint64_t next_key_ = 1;
+  uint64_t next_seq_ = 1;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Request>> requests_;  // queued or running, by key
+  absl::flat_hash_map<std::string, uint64_t> by_id_;                  // request id -> key
+  std::vector<std::unique_ptr<Request>> retired_;  // finished during this event; freed by Settle
+  AdmissionQueue queue_;
+  InflightTable inflight_;
+  GroupRegistry groups_;
+  RecordLru records_;
+
+  uint64_t accepted_ = 0;
+  uint64_t completed_ = 0;
+  uint64_t rejected_busy_ = 0;
+  uint64_t failed_ = 0;
+  uint64_t cancelled_ = 0;
+
+  // Scratch messages, reused so a token update allocates as little as it can.
+  proto::ClientRequest request_;
+  proto::ClientReply reply_;
+  proto::WorkerMessage worker_message_;
+  proto::CoordinatorMessage out_;
+  std::string text_;
+};
+
+}  // namespace tessera

@@ -45,9 +45,13 @@ RequestLatency ComputeLatency(const RequestRecord& r) {
     arrivals.insert(arrivals.end(), r.completion_tokens - arrivals.size(), r.finish);
   }
   l.tokens = static_cast<int>(arrivals.size());
-  l.e2e_ms = (r.finish - r.submit) * 1e3;
+  // Open loop: latency counts from when the request was due, so time spent
+  // waiting for a free slot under the concurrency cap is not hidden
+  // (coordinated omission). Closed loop: due == submit.
+  const double start = (r.due > 0 && r.due < r.submit) ? r.due : r.submit;
+  l.e2e_ms = (r.finish - start) * 1e3;
   if (arrivals.empty()) return l;
-  l.ttft_ms = (arrivals.front() - r.submit) * 1e3;
+  l.ttft_ms = (arrivals.front() - start) * 1e3;
   if (arrivals.size() >= 2) {
     l.tpot_ms = (arrivals.back() - arrivals.front()) * 1e3 / static_cast<double>(arrivals.size() - 1);
   }

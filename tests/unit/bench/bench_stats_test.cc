@@ -80,6 +80,17 @@ TEST(BenchLatencyTest, UnstreamedTokensArriveWithTheResult) {
   EXPECT_NEAR(l.itl_ms[1], 300, 1e-6);
 }
 
+// Open loop: a request due at 1.0 but sent at 1.5 (the concurrency cap was
+// full) counts its latency from 1.0.
+TEST(BenchLatencyTest, OpenLoopLatencyCountsFromWhenTheRequestWasDue) {
+  RequestRecord r = Record(1.5, {{2.0, 1}}, 3.0, 2);
+  r.due = 1.0;
+  const RequestLatency l = ComputeLatency(r);
+  EXPECT_NEAR(*l.ttft_ms, 1000, 1e-6);
+  EXPECT_NEAR(l.e2e_ms, 2000, 1e-6);
+  EXPECT_NEAR(*l.tpot_ms, 1000, 1e-6);  // between tokens: unaffected
+}
+
 TEST(BenchLatencyTest, OneTokenHasNoTpotAndMeetsTheTpotObjective) {
   const RequestLatency l = ComputeLatency(Record(0.0, {}, 0.25, 1));
   EXPECT_NEAR(*l.ttft_ms, 250, 1e-6);

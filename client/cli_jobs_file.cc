@@ -1,5 +1,7 @@
 #include "client/cli_jobs_file.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <limits>
 #include <set>
 
@@ -111,6 +113,18 @@ absl::StatusOr<proto::GenerateRequest> BuildRequest(const Json& j, const std::st
 }
 
 }  // namespace
+
+std::string DefaultJobId(const std::string& stem, int line_number, std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  uint32_t h = 2166136261u;
+  for (char c : line) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 16777619u;
+  }
+  const std::string suffix = absl::StrCat("-", line_number, "-", absl::Hex(h, absl::kZeroPad8));
+  constexpr size_t kMaxIdBytes = 128;
+  return absl::StrCat(stem.substr(0, kMaxIdBytes - std::min(kMaxIdBytes, suffix.size())), suffix);
+}
 
 JobLine ParseJobLine(const std::string& line, const std::string& default_id, const JobDefaults& defaults) {
   JobLine out;

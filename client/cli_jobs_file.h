@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -25,6 +26,13 @@ struct JobLine {
   std::string id;  // the line's "id", else "<default_id>"; set even for a bad line
   absl::StatusOr<proto::GenerateRequest> request = absl::UnknownError("not parsed");
 };
+
+// The id of a line without one: "<stem>-<line number>-<8 hex digits of a
+// hash of the line's bytes>" (FNV-1a, 32 bits, of the line without its line
+// ending). Running a job again gives its unchanged lines the same ids (the
+// coordinator answers them from its record), while an edited line is a new
+// request. The stem is cut so the id stays within the 128 bytes allowed.
+std::string DefaultJobId(const std::string& stem, int line_number, std::string_view line);
 
 // One input line: {"id"?: str, "prompt": str | "prompt_tokens": [int],
 // "max_tokens"?, "temperature"?, "top_k"?, "top_p"?, "seed"?,

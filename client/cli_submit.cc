@@ -1,7 +1,8 @@
 // `tessera submit`: a JSON-lines file of requests through a coordinator,
 // `concurrency` at a time, results written in input order. Request ids
-// default to "<file stem>-<line>", so running a job again is answered from
-// the coordinator's record for every request it already finished.
+// default to "<file stem>-<line>-<hash of the line>", so running a job again
+// is answered from the coordinator's record for every request it already
+// finished, and an edited line runs as the new request it is.
 #include <unistd.h>
 
 #include <algorithm>
@@ -138,7 +139,7 @@ int RunSubmit(const SubmitArgs& a) {
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    JobLine job = ParseJobLine(line, absl::StrCat(stem, "-", number), a.defaults);
+    JobLine job = ParseJobLine(line, DefaultJobId(stem, number, line), a.defaults);
     const size_t slot = ids.size();
     ids.push_back(job.id);
     absl::Status why = job.request.status();
@@ -223,7 +224,7 @@ void AddSubmitCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("-f,--file", a->file,
                   "Requests, one JSON object per line: {\"id\"?, \"prompt\" | \"prompt_tokens\", \"max_tokens\"?, "
                   "\"temperature\"?, \"top_k\"?, \"top_p\"?, \"seed\"?, \"ignore_eos\"?}; ids default to "
-                  "<file stem>-<line>")
+                  "<file stem>-<line>-<8 hex digits of the line's hash>")
       ->required();
   cmd->add_option("-o,--out", a->out, "Results, one JSON object per input line")->required();
   cmd->add_option("--concurrency", a->concurrency, "Requests out at once")->capture_default_str()

@@ -38,15 +38,19 @@ constexpr int kClientRecvHwm = 10000;
 constexpr int kGroupSendHwm = 100000;
 constexpr int kGroupRecvHwm = 100000;
 // The largest client message taken: a prompt filling any context many
-// times over. A bigger one closes that client's connection (ZeroMQ), so one
-// peer cannot make the coordinator hold or tokenize gigabytes.
+// times over. A bigger one closes that client's connection (ZeroMQ drops it
+// unanswered), so one peer cannot make the coordinator hold gigabytes; a
+// text prompt longer than could fit is refused before it is tokenized
+// (request_validator.h).
 constexpr int64_t kClientMaxMessageBytes = int64_t{16} << 20;
 // On close, queued messages (Shutdown to groups, last answers) get this long
 // to leave; a dead peer never holds the exit longer.
 constexpr int kLingerMs = 1000;
-// Messages handled from one socket before looking at the other: neither
-// clients nor groups can starve the other side.
+// Messages handled from one socket before looking at the other, and the
+// longest such a batch may take: neither clients nor groups can starve the
+// other side, and timeouts are checked on time.
 constexpr int kBatch = 256;
+constexpr std::chrono::milliseconds kBatchTime{20};
 // More frames than any valid message has: the rest are read and dropped.
 constexpr size_t kMaxFrames = 8;
 
@@ -75,7 +79,8 @@ class ZmqCoordinator final : public Coordinator, public Outbox {
     }
     if (auto st = Bind(clients_, options_.listen, "client", client_endpoint_); !st.ok()) return st;
     if (auto st = Bind(workers_, options_.workers, "worker", worker_endpoint_); !st.ok()) return st;
-    core_ = std::make_unique<CoordinatorCore>(options_, *model_, *this, std::chrono::steady_clock::now());
+    workers_read_at_ = std::chrono::steady_clock::now();
+    core_ = std::make_unique<CoordinatorCore>(options_, *model_, *this, workers_read_at_);
     return absl::OkStatus();
   }
 
@@ -159,6 +164,29 @@ class ZmqCoordinator final : public Coordinator, public Outbox {
     return true;
   }
 
+  // A batch of messages from one socket (see kBatch, kBatchTime).
+  void ReadWorkers() {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + kBatchTime;
+    for (int i = 0; i < kBatch; ++i) {
+      const auto before = Clock::now();
+      if (!ReceiveOne(workers_)) {
+        workers_read_at_ = before;  // what the groups sent before this is handled
+        return;
+      }
+      core_->OnWorkerMessage(views_, Clock::now());
+      if (Clock::now() >= deadline) return;
+    }
+  }
+  void ReadClients() {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + kBatchTime;
+    for (int i = 0; i < kBatch && ReceiveOne(clients_); ++i) {
+      core_->OnClientMessage(views_, Clock::now());
+      if (Clock::now() >= deadline) return;
+    }
+  }
+
   CoordinatorOptions options_;
   std::unique_ptr<Model> model_;
   zmq::context_t context_;
@@ -169,6 +197,8 @@ class ZmqCoordinator final : public Coordinator, public Outbox {
   std::string client_endpoint_;
   std::string worker_endpoint_;
   std::unique_ptr<CoordinatorCore> core_;
+  // When the loop last found the group leaders' socket empty.
+  std::chrono::steady_clock::time_point workers_read_at_;
 
   zmq::message_t frames_[kMaxFrames];
   zmq::message_t overflow_;
@@ -210,11 +240,14 @@ absl::Status ZmqCoordinator::Run() {
       }
       // Group updates first: they carry tokens clients wait for and free
       // slots queued requests wait for.
-      for (int i = 0; i < kBatch && ReceiveOne(workers_); ++i) core_->OnWorkerMessage(views_, Clock::now());
-      for (int i = 0; i < kBatch && ReceiveOne(clients_); ++i) core_->OnClientMessage(views_, Clock::now());
-      const auto now = Clock::now();
-      if (now >= next_tick) {
-        core_->Tick(now);
+      ReadWorkers();
+      ReadClients();
+      if (Clock::now() >= next_tick) {
+        // Groups are judged on what they sent until just now, whatever the
+        // client batch cost: read their socket again first.
+        ReadWorkers();
+        const auto now = Clock::now();
+        core_->Tick(now, workers_read_at_);
         next_tick = now + tick;
       }
     }
@@ -238,12 +271,13 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(const Coordinat
   if (model == nullptr || model->tokenizer == nullptr) {
     return absl::InvalidArgumentError("the coordinator needs a model with a tokenizer");
   }
-  if (options.queue_limit < 0 || options.record_limit < 0 || options.default_max_tokens < 1 ||
+  if (options.queue_limit < 0 || options.record_limit < 0 || options.record_bytes < 0 ||
+      options.default_max_tokens < 1 ||
       options.kv_tokens < 0 || options.heartbeat_timeout <= absl::ZeroDuration() ||
       options.queue_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
-        "coordinator options: queue and record limits and --kv-tokens must be >= 0, the default max tokens "
-        ">= 1 and the timeouts > 0");
+        "coordinator options: queue and record limits, --record-bytes and --kv-tokens must be >= 0, the default "
+        "max tokens >= 1 and the timeouts > 0");
   }
   auto c = std::make_unique<ZmqCoordinator>(options, std::move(model));
   if (auto st = c->Init(); !st.ok()) return st;

@@ -15,7 +15,6 @@ namespace {
 
 double Ms(SteadyTime::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-
 }  // namespace
 
 CoordinatorCore::CoordinatorCore(const CoordinatorOptions& options, const Model& model, Outbox& outbox,
@@ -27,11 +26,13 @@ CoordinatorCore::CoordinatorCore(const CoordinatorOptions& options, const Model&
       tensors_(DescribeModel(model.config, model.weights)),
       fingerprint_(ModelFingerprint(model)),
       model_name_(model.config.name.empty() ? std::string("unnamed") : model.config.name),
+      max_bytes_per_token_(MaxInputBytesPerToken(*model.tokenizer)),
       started_at_(now),
       heartbeat_timeout_(absl::ToChronoNanoseconds(options.heartbeat_timeout)),
       queue_timeout_(absl::ToChronoNanoseconds(options.queue_timeout)),
       queue_(static_cast<size_t>(std::max(0, options.queue_limit))),
-      records_(static_cast<size_t>(std::max(0, options.record_limit))) {}
+      records_(static_cast<size_t>(std::max(0, options.record_limit)),
+               static_cast<size_t>(std::max<int64_t>(0, options.record_bytes))) {}
 
 CoordinatorCore::~CoordinatorCore() = default;
 
@@ -89,21 +90,21 @@ void CoordinatorCore::HandleGenerate(const Peer& from, const proto::GenerateRequ
     return;
   }
   if (auto it = by_id_.find(id); it != by_id_.end()) {
-    Repoint(*requests_.at(it->second), from, g.stream(), now);
+    HandleRepeat(from, g, requests_.at(it->second).get(), nullptr, now);
     return;
   }
-  if (const proto::ClientReply* record = records_.Find(id)) {
-    VLOG(1) << "request " << id << ": answered from the record";
-    AnswerFromRecord(from, *record, g.stream());
+  if (const RecordEntry* record = records_.Find(id)) {
+    HandleRepeat(from, g, nullptr, record, now);
+    return;
+  }
+  // A new request finds no room when others already wait and the queue is
+  // full: BUSY before the work of tokenizing it.
+  if (!queue_.empty() && queue_.full()) {
+    AnswerBusy(from, id);
     return;
   }
 
-  RequestLimits limits;
-  limits.vocab_size = model_.config.vocab_size;
-  limits.context_length = model_.config.context_length;
-  limits.default_max_tokens = options_.default_max_tokens;
-  groups_.LargestReadyKv(limits.kv_blocks, limits.kv_block_size);
-  absl::StatusOr<ValidatedRequest> v = ValidateGenerateRequest(g, tokenizer_, limits);
+  absl::StatusOr<ValidatedRequest> v = ValidateGenerateRequest(g, tokenizer_, Limits(/*with_kv=*/true));
   if (!v.ok()) {
     VLOG(1) << "request " << id << ": invalid: " << v.status().message();
     MakeErrorReply(id, proto::ERROR_INVALID_ARGUMENT, std::string(v.status().message()), reply_);
@@ -118,6 +119,7 @@ void CoordinatorCore::HandleGenerate(const Peer& from, const proto::GenerateRequ
   r.owner = std::string(from.identity);
   r.owner_delimiter = from.delimiter;
   r.stream = g.stream();
+  r.fingerprint = RequestFingerprint(*v);  // before the prompt moves out of `v`
   r.prompt = std::move(v->prompt);
   r.max_tokens = v->max_tokens;
   r.sampling = v->sampling;
@@ -137,13 +139,7 @@ void CoordinatorCore::HandleGenerate(const Peer& from, const proto::GenerateRequ
     }
   }
   if (!queue_.PushBack(key, now)) {
-    ++rejected_busy_;
-    VLOG(1) << "request " << id << ": busy (" << queue_.size() << " waiting)";
-    MakeErrorReply(id, proto::ERROR_BUSY,
-                   absl::StrCat("the coordinator's queue is full (", queue_.size(),
-                                " requests waiting for a group); retry later with the same request id"),
-                   reply_);
-    Reply(from, reply_);
+    AnswerBusy(from, id);
     return;
   }
   requests_.emplace(key, std::move(owned));
@@ -153,29 +149,23 @@ void CoordinatorCore::HandleGenerate(const Peer& from, const proto::GenerateRequ
           << queue_.size() << " waiting)";
 }
 
-void CoordinatorCore::Repoint(Request& r, const Peer& from, bool stream, SteadyTime now) {
-  VLOG(1) << "request " << r.id << ": repeated while " << (r.state == Request::State::kQueued ? "queued" : "running")
-          << "; answers go to client " << PeerName(from.identity);
-  r.owner = std::string(from.identity);
-  r.owner_delimiter = from.delimiter;
-  r.owner_gone = false;
-  r.stream = stream;
-  if (stream && !r.tokens.empty()) SendChunk(r, 0, r.tokens.size(), r.text, now);
+RequestLimits CoordinatorCore::Limits(bool with_kv) const {
+  RequestLimits limits;
+  limits.vocab_size = model_.config.vocab_size;
+  limits.context_length = model_.config.context_length;
+  limits.default_max_tokens = options_.default_max_tokens;
+  limits.max_bytes_per_token = max_bytes_per_token_;
+  if (with_kv) groups_.LargestReadyKv(limits.kv_blocks, limits.kv_block_size);
+  return limits;
 }
 
-void CoordinatorCore::AnswerFromRecord(const Peer& from, const proto::ClientReply& record, bool stream) {
-  if (record.has_result() && stream) {
-    reply_.Clear();
-    reply_.set_version(proto::PROTOCOL_VERSION_1);
-    reply_.set_request_id(record.request_id());
-    proto::TokenChunk* chunk = reply_.mutable_chunk();
-    chunk->set_index(0);
-    *chunk->mutable_tokens() = record.result().tokens();
-    chunk->set_text(record.result().text());
-    if (Reply(from, reply_) != SendOutcome::kSent) return;
-  }
-  reply_ = record;
-  if (reply_.has_result()) reply_.mutable_result()->set_from_record(true);
+void CoordinatorCore::AnswerBusy(const Peer& from, const std::string& id) {
+  ++rejected_busy_;
+  VLOG(1) << "request " << id << ": busy (" << queue_.size() << " waiting)";
+  MakeErrorReply(id, proto::ERROR_BUSY,
+                 absl::StrCat("the coordinator's queue is full (", queue_.size(),
+                              " requests waiting for a group); retry later with the same request id"),
+                 reply_);
   Reply(from, reply_);
 }
 
@@ -264,7 +254,9 @@ void CoordinatorCore::FinishResult(Request& r, proto::FinishReason reason, Stead
   t->set_queue_ms(Ms((started ? r.started : now) - r.accepted));
   if (!r.tokens.empty()) {
     t->set_ttft_ms(Ms(r.first_token - r.accepted));
-    if (r.tokens.size() > 1) t->set_tpot_ms(Ms(r.last_token - r.first_token) / static_cast<double>(r.tokens.size() - 1));
+    if (r.tokens.size() > 1) {
+      t->set_tpot_ms(Ms(r.last_token - r.first_token) / static_cast<double>(r.tokens.size() - 1));
+    }
   }
   t->set_total_ms(Ms(now - r.accepted));
   res->set_group(r.group_name);
@@ -276,16 +268,19 @@ void CoordinatorCore::FinishResult(Request& r, proto::FinishReason reason, Stead
   VLOG(1) << "request " << r.id << ": " << proto::FinishReason_Name(reason) << ", " << r.tokens.size()
           << " tokens, queue " << t->queue_ms() << " ms, ttft " << t->ttft_ms() << " ms, tpot " << t->tpot_ms()
           << " ms, total " << t->total_ms() << " ms on " << r.group_name;
-  Retire(r, reply_, /*record=*/true);
+  // Only a cancel some client asked for is final. One nobody asked for (its
+  // client vanished; its group stopped it) leaves no record: the client's
+  // retry with the same id runs again.
+  Retire(r, reply_, /*record=*/reason != proto::FINISH_CANCELLED || r.cancelled_by_client);
 }
 
-void CoordinatorCore::FinishError(Request& r, proto::ErrorCode code, std::string_view message) {
+void CoordinatorCore::FinishError(Request& r, proto::ErrorCode code, std::string_view message, bool recordable) {
   ++failed_;
   VLOG(1) << "request " << r.id << ": " << proto::ErrorCode_Name(code) << ": " << message;
   MakeErrorReply(r.id, code, message, reply_);
   // BUSY and UNAVAILABLE invite a retry with the same id: that retry must
   // run, so those answers are not recorded.
-  Retire(r, reply_, code != proto::ERROR_BUSY && code != proto::ERROR_UNAVAILABLE);
+  Retire(r, reply_, recordable && code != proto::ERROR_BUSY && code != proto::ERROR_UNAVAILABLE);
 }
 
 void CoordinatorCore::Retire(Request& r, proto::ClientReply& reply, bool record) {
@@ -294,10 +289,10 @@ void CoordinatorCore::Retire(Request& r, proto::ClientReply& reply, bool record)
     if (sent != SendOutcome::kSent) {
       LOG(WARNING) << "request " << r.id << ": client " << PeerName(r.owner)
                    << (sent == SendOutcome::kFull ? " is not reading" : " disconnected")
-                   << "; its final answer stays in the record";
+                   << (record ? "; its final answer stays in the record" : "; its answer is lost (not recorded)");
     }
   }
-  if (record) records_.Put(r.id, std::move(reply));
+  if (record) records_.Put(r.id, std::move(reply), r.fingerprint);
   r.state = Request::State::kFinished;
   by_id_.erase(r.id);
   auto it = requests_.find(r.key);
@@ -308,10 +303,29 @@ void CoordinatorCore::Retire(Request& r, proto::ClientReply& reply, bool record)
 void CoordinatorCore::Dispatch(SteadyTime now) {
   while (!queue_.empty()) {
     Request& r = *requests_.at(queue_.Front());
-    std::optional<uint64_t> gid = groups_.Pick(static_cast<int64_t>(r.prompt.size() + r.tokens.size()), r.remaining());
-    if (!gid) return;
+    const int64_t tokens = static_cast<int64_t>(r.prompt.size() + r.tokens.size());
+    std::optional<uint64_t> gid = groups_.Pick(tokens, r.remaining());
+    if (gid) {
+      queue_.PopFront();
+      Start(r, *groups_.Find(*gid), now);
+      continue;
+    }
+    // The head waits for a free slot, unless no ready group could ever hold
+    // it (it was accepted while none was ready, or the group that could
+    // died): then it would block everything behind it until its timeout.
+    // Refused as a new request would be now, and not recorded (it never
+    // ran to an answer of its own).
+    if (groups_.ReadyCount() == 0 || groups_.ReadyGroupCanHold(tokens, r.remaining())) return;
     queue_.PopFront();
-    Start(r, *groups_.Find(*gid), now);
+    int64_t kv_blocks = 0;
+    int32_t block_size = 16;
+    groups_.LargestReadyKv(kv_blocks, block_size);
+    FinishError(r, proto::ERROR_INVALID_ARGUMENT,
+                absl::StrCat("the request needs ", KvPositionsNeeded(tokens, r.remaining()),
+                             " KV positions (its prompt and the tokens it may still generate); no ready group "
+                             "can hold that many (the largest holds ",
+                             kv_blocks * block_size, "; shorten the prompt or lower max_tokens)"),
+                /*recordable=*/false);
   }
 }
 
@@ -360,13 +374,13 @@ void CoordinatorCore::Settle(SteadyTime now) {
   retired_.clear();
 }
 
-void CoordinatorCore::Tick(SteadyTime now) {
+void CoordinatorCore::Tick(SteadyTime now, SteadyTime heard_until) {
   if (shutting_down_) return;
   for (uint64_t id : groups_.LiveIds()) {
     Group* g = groups_.Find(id);
-    if (g != nullptr && g->state != proto::GROUP_DEAD && now - g->last_heard >= heartbeat_timeout_) {
+    if (g != nullptr && g->state != proto::GROUP_DEAD && heard_until - g->last_heard >= heartbeat_timeout_) {
       MarkDead(*g,
-               absl::StrCat("no message for ", static_cast<int64_t>(Ms(now - g->last_heard)), " ms (timeout ",
+               absl::StrCat("no message for ", static_cast<int64_t>(Ms(heard_until - g->last_heard)), " ms (timeout ",
                             absl::ToInt64Milliseconds(options_.heartbeat_timeout), " ms)"),
                now);
     }

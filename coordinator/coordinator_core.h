@@ -21,6 +21,7 @@
 #include "coordinator/inflight_table.h"
 #include "coordinator/request_record.h"
 #include "coordinator/request_state.h"
+#include "coordinator/request_validator.h"
 #include "model/model.h"
 #include "partition/cost_model.h"
 #include "proto/admin_api.pb.h"
@@ -53,7 +54,13 @@ class CoordinatorCore {
   void OnClientMessage(std::span<const std::string_view> frames, SteadyTime now);
   void OnWorkerMessage(std::span<const std::string_view> frames, SteadyTime now);
   // Heartbeat and queue timeouts; call it every few milliseconds.
-  void Tick(SteadyTime now);
+  // `heard_until`: every message the group leaders sent before it has been
+  // handed to OnWorkerMessage (the event loop last found their socket empty
+  // then). A group is judged by its silence up to that moment, not up to
+  // `now`: a loop that was busy elsewhere has not read what the groups sent
+  // meanwhile, and must not declare them dead for it.
+  void Tick(SteadyTime now, SteadyTime heard_until);
+  void Tick(SteadyTime now) { Tick(now, now); }
   // Shutdown to every group; every queued and running request gets
   // ERROR_UNAVAILABLE with `reason`. The core serves nothing afterwards.
   void Shutdown(std::string_view reason, SteadyTime now);
@@ -70,7 +77,14 @@ class CoordinatorCore {
 
   // Client side (coordinator_core.cc).
   void HandleGenerate(const Peer& from, const proto::GenerateRequest& g, SteadyTime now);
+  void AnswerBusy(const Peer& from, const std::string& id);
+  RequestLimits Limits(bool with_kv) const;
   void HandleCancel(const Peer& from, const proto::CancelRequest& c, SteadyTime now);
+  // Repeated ids (coordinator_repeats.cc). A generate for an id that is
+  // queued, running (`live`) or recorded (`record`): the same request again
+  // (fingerprints match) or a refusal.
+  void HandleRepeat(const Peer& from, const proto::GenerateRequest& g, Request* live, const RecordEntry* record,
+                    SteadyTime now);
   void Repoint(Request& r, const Peer& from, bool stream, SteadyTime now);
   void AnswerFromRecord(const Peer& from, const proto::ClientReply& record, bool stream);
   void CancelRequest(Request& r, bool by_client, SteadyTime now);
@@ -78,7 +92,9 @@ class CoordinatorCore {
   void OnClientLost(Request& r, SendOutcome why, SteadyTime now);
   void SendChunk(Request& r, size_t index, size_t count, const std::string& text, SteadyTime now);
   void FinishResult(Request& r, proto::FinishReason reason, SteadyTime now);
-  void FinishError(Request& r, proto::ErrorCode code, std::string_view message);
+  // Recorded unless `recordable` is false or the code invites a retry (BUSY,
+  // UNAVAILABLE).
+  void FinishError(Request& r, proto::ErrorCode code, std::string_view message, bool recordable = true);
   void Retire(Request& r, proto::ClientReply& reply, bool record);
   void Dispatch(SteadyTime now);
   void Start(Request& r, Group& g, SteadyTime now);
@@ -102,6 +118,7 @@ class CoordinatorCore {
   ModelTensors tensors_;
   std::string fingerprint_;
   std::string model_name_;
+  int64_t max_bytes_per_token_;  // MaxInputBytesPerToken(tokenizer_)
   SteadyTime started_at_;
   std::chrono::nanoseconds heartbeat_timeout_;
   std::chrono::nanoseconds queue_timeout_;

@@ -137,13 +137,16 @@ void CoordinatorCore::HandleReady(Group& g, const proto::Ready& ready, SteadyTim
                  << " (expected " << g.id << " epoch " << g.epoch << " while planning); dropped";
     return;
   }
-  if (ready.kv_blocks() <= 0 || ready.block_size() <= 0 || ready.max_sequences() <= 0) {
+  if (ready.kv_blocks() <= 0 || ready.block_size() <= 0 || ready.max_sequences() <= 0 ||
+      ready.kv_blocks() > kMaxReadyKvBlocks || ready.block_size() > kMaxReadyBlockSize) {
     LOG(WARNING) << "group " << g.name << ": Ready with " << ready.kv_blocks() << " KV blocks of "
                  << ready.block_size() << ", max " << ready.max_sequences()
                  << " sequences cannot serve; shutting it down";
     out_.Clear();
     out_.set_version(proto::PROTOCOL_VERSION_1);
-    out_.mutable_shutdown()->set_reason("Ready needs kv_blocks, block_size and max_sequences > 0");
+    out_.mutable_shutdown()->set_reason(absl::StrCat("Ready needs kv_blocks in [1, ", kMaxReadyKvBlocks,
+                                                     "], block_size in [1, ", kMaxReadyBlockSize,
+                                                     "] and max_sequences > 0"));
     outbox_.ToGroup(g.identity, out_);
     MarkDead(g, "unusable Ready", now);
     return;

@@ -83,6 +83,15 @@ std::optional<uint64_t> GroupRegistry::Pick(int64_t prompt_tokens, int64_t max_t
   return PickGroup(loads_, prompt_tokens, max_tokens);
 }
 
+bool GroupRegistry::ReadyGroupCanHold(int64_t prompt_tokens, int64_t max_tokens) const {
+  for (const auto& [id, g] : groups_) {
+    if (g->state == proto::GROUP_READY && KvBlocksNeeded(prompt_tokens, max_tokens, g->block_size) <= g->kv_blocks) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void GroupRegistry::LargestReadyKv(int64_t& kv_blocks, int32_t& block_size) const {
   kv_blocks = 0;
   block_size = 16;

@@ -18,6 +18,12 @@
 
 namespace tessera {
 
+// The largest values a Ready may announce: KV positions (kv_blocks *
+// block_size, at most 2^60) and every sum the coordinator forms with them
+// stay far inside int64. Beyond them the Ready is refused.
+inline constexpr int64_t kMaxReadyKvBlocks = int64_t{1} << 40;
+inline constexpr int32_t kMaxReadyBlockSize = int32_t{1} << 20;
+
 struct Group {
   uint64_t id = 0;
   std::string name;      // the leader's name ("host:pid" unless --name)
@@ -76,6 +82,9 @@ class GroupRegistry {
   void PruneDead(size_t keep);
 
   std::optional<uint64_t> Pick(int64_t prompt_tokens, int64_t max_tokens);
+  // Whether some ready group's whole KV cache holds the request (running
+  // sequences aside).
+  bool ReadyGroupCanHold(int64_t prompt_tokens, int64_t max_tokens) const;
   // The largest KV cache of a ready group (0 blocks when none is ready).
   void LargestReadyKv(int64_t& kv_blocks, int32_t& block_size) const;
   std::vector<uint64_t> LiveIds() const;

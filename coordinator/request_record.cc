@@ -2,26 +2,36 @@
 
 namespace tessera {
 
-void RecordLru::Put(const std::string& request_id, proto::ClientReply reply) {
-  if (limit_ == 0) return;
+void RecordLru::Put(const std::string& request_id, proto::ClientReply reply, uint64_t fingerprint) {
+  const size_t bytes = reply.ByteSizeLong() + request_id.size() + kOverheadBytes;
   if (auto it = index_.find(request_id); it != index_.end()) {
-    it->second->second = std::move(reply);
+    Slot& slot = *it->second;
+    bytes_ -= slot.bytes;
+    slot.entry = RecordEntry{std::move(reply), fingerprint};
+    slot.bytes = bytes;
+    bytes_ += bytes;
     order_.splice(order_.begin(), order_, it->second);
-    return;
+  } else {
+    order_.push_front(Slot{request_id, RecordEntry{std::move(reply), fingerprint}, bytes});
+    index_.emplace(request_id, order_.begin());
+    bytes_ += bytes;
   }
-  order_.emplace_front(request_id, std::move(reply));
-  index_.emplace(request_id, order_.begin());
-  while (index_.size() > limit_) {
-    index_.erase(order_.back().first);
+  EvictOverLimits();
+}
+
+void RecordLru::EvictOverLimits() {
+  while (!order_.empty() && (index_.size() > limit_ || bytes_ > byte_limit_)) {
+    bytes_ -= order_.back().bytes;
+    index_.erase(order_.back().id);
     order_.pop_back();
   }
 }
 
-const proto::ClientReply* RecordLru::Find(const std::string& request_id) {
+const RecordEntry* RecordLru::Find(const std::string& request_id) {
   auto it = index_.find(request_id);
   if (it == index_.end()) return nullptr;
   order_.splice(order_.begin(), order_, it->second);
-  return &it->second->second;
+  return &it->second->entry;
 }
 
 }  // namespace tessera

@@ -29,6 +29,7 @@ struct Request {
   int32_t max_tokens = 0;
   proto::SamplingOptions sampling;
   bool stop_at_eos = true;
+  uint64_t fingerprint = 0;   // RequestFingerprint: a repeat of the id must match it
 
   State state = State::kQueued;
   uint64_t seq = 0;           // of the current run (a continuation gets a new one)

@@ -1,15 +1,46 @@
 #include "coordinator/request_validator.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 
 namespace tessera {
+namespace {
+
+// The fields of a validated request that make it the request it is.
+struct FingerprintKey {
+  const ValidatedRequest& r;
+  template <typename H>
+  friend H AbslHashValue(H h, const FingerprintKey& k) {
+    const proto::SamplingOptions& s = k.r.sampling;
+    return H::combine(std::move(h), k.r.prompt, k.r.max_tokens, k.r.stop_at_eos, s.temperature(), s.top_k(),
+                      s.top_p(), s.seed());
+  }
+};
+
+}  // namespace
+
+int64_t KvPositionsNeeded(int64_t prompt_tokens, int64_t max_tokens) { return prompt_tokens + max_tokens - 1; }
 
 int64_t KvBlocksNeeded(int64_t prompt_tokens, int64_t max_tokens, int32_t block_size) {
-  const int64_t positions = prompt_tokens + max_tokens;
+  const int64_t positions = KvPositionsNeeded(prompt_tokens, max_tokens);
   return (positions + block_size - 1) / block_size;
+}
+
+int64_t MaxInputBytesPerToken(const Tokenizer& tokenizer) {
+  int64_t longest = 4;  // an unknown token stands for one UTF-8 unit
+  for (int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
+    longest = std::max(longest, static_cast<int64_t>(tokenizer.TokenText(id).size()));
+  }
+  return longest;
+}
+
+uint64_t RequestFingerprint(const ValidatedRequest& request) {
+  return absl::Hash<FingerprintKey>{}(FingerprintKey{request});
 }
 
 absl::Status ValidateRequestId(const std::string& request_id) {
@@ -59,6 +90,28 @@ absl::StatusOr<ValidatedRequest> ValidateGenerateRequest(const proto::GenerateRe
   out.max_tokens = request.max_tokens() == 0 ? limits.default_max_tokens : request.max_tokens();
   out.stop_at_eos = !request.ignore_eos();
 
+  if (has_text && limits.max_bytes_per_token > 0) {
+    // Prompt tokens that fit: the context, and the largest ready group's KV.
+    int64_t room = limits.context_length;
+    if (limits.kv_blocks > 0) room = std::min(room, limits.kv_blocks * limits.kv_block_size);
+    room -= out.max_tokens - 1;
+    const int64_t text_room = room - (tokenizer.add_bos() && tokenizer.bos_id() >= 0 ? 1 : 0);
+    const int64_t per_token = limits.max_bytes_per_token;
+    const int64_t bytes = static_cast<int64_t>(request.prompt().size());
+    const bool fits = text_room > 0 && (text_room >= std::numeric_limits<int64_t>::max() / per_token ||
+                                        bytes <= text_room * per_token);
+    if (!fits) {
+      // Refused before encoding: a text this long takes as long to encode
+      // as it is long, and the coordinator's one thread waits meanwhile.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the prompt has ", bytes, " bytes; no token of this model stands for more than ", per_token,
+          " bytes, so it encodes to at least ", (bytes + per_token - 1) / per_token, " tokens, but with max_tokens ",
+          out.max_tokens, " at most ", std::max<int64_t>(0, room), " prompt tokens fit (",
+          limits.kv_blocks > 0 ? "the model's context and the largest ready group's KV cache"
+                               : "the model's context of " + std::to_string(limits.context_length),
+          "; shorten the prompt or lower max_tokens)"));
+    }
+  }
   if (has_text) {
     out.prompt = tokenizer.Encode(request.prompt(), tokenizer.add_bos());
     if (out.prompt.empty()) return absl::InvalidArgumentError("the prompt encodes to no tokens");
@@ -74,10 +127,11 @@ absl::StatusOr<ValidatedRequest> ValidateGenerateRequest(const proto::GenerateRe
   }
 
   const int64_t prompt = static_cast<int64_t>(out.prompt.size());
-  if (prompt + out.max_tokens - 1 > limits.context_length) {
+  if (KvPositionsNeeded(prompt, out.max_tokens) > limits.context_length) {
     return absl::InvalidArgumentError(
-        absl::StrCat("the prompt (", prompt, " tokens) plus max_tokens (", out.max_tokens,
-                     ") needs ", prompt + out.max_tokens - 1, " positions; the model's context is ",
+        absl::StrCat("the prompt (", prompt, " tokens) plus max_tokens (", out.max_tokens, ") needs ",
+                     KvPositionsNeeded(prompt, out.max_tokens), " positions (the last token is never fed back); "
+                     "the model's context is ",
                      limits.context_length, " (shorten the prompt or lower max_tokens)"));
   }
   if (limits.kv_blocks > 0) {

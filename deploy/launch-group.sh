@@ -37,7 +37,15 @@ mkdir -p "$RUN_DIR"
 # Local groups share this machine's cores: no binding (two jobs would both
 # bind their rank 0 to core 0), and more ranks than cores are allowed.
 PLACE=(--oversubscribe --bind-to none)
-[ -n "$HOSTFILE" ] && PLACE=(--hostfile "$HOSTFILE")
+if [ -n "$HOSTFILE" ]; then
+  PLACE=(--hostfile "$HOSTFILE")
+else
+  # Local jobs get a session directory each: two mpirun jobs starting at the
+  # same moment can collide on Open MPI's default one.
+  mkdir -p "$RUN_DIR/ompi-$NAME"
+  export OMPI_MCA_orte_tmpdir_base
+  OMPI_MCA_orte_tmpdir_base=$(readlink -f "$RUN_DIR/ompi-$NAME")
+fi
 # shellcheck disable=SC2086  # the extra arguments are meant to split
 mpirun "${PLACE[@]}" -np $((TP * PP)) "$(readlink -f "$BUILD/worker/bin/tessera-worker")" \
   --model "$(readlink -f "$MODEL")" --coordinator "$COORD" --tp "$TP" --pp "$PP" --threads "$THREADS" \

@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
                  "Finished requests remembered, so a repeated request id is answered, not run again")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 24));
+  app.add_option("--record-bytes", options.record_bytes,
+                 "Bytes the remembered answers may take (the least recently used go first)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--heartbeat-timeout-ms", heartbeat_timeout_ms,
                  "A group silent this long is declared dead; its requests run elsewhere")
       ->capture_default_str()

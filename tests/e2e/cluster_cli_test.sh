@@ -70,13 +70,26 @@ a INVALID_ARGUMENT line 5:
 b INVALID_ARGUMENT line 6:
 jobs-7 INVALID_ARGUMENT line 7:
 a INVALID_ARGUMENT line 8:'
+# A line without an id gets <stem>-<line>-<FNV-1a 32 of the line's bytes>;
+# the check prints <stem>-<line> once the hash is verified.
 got=$(python3 -c '
-import json, sys
+import json, re, sys
+inputs = open(sys.argv[2], "rb").read().split(b"\n")
+def fnv1a32(data):
+    h = 2166136261
+    for b in data:
+        h = ((h ^ b) * 16777619) & 0xffffffff
+    return "%08x" % h
 for line in open(sys.argv[1]):
     r = json.loads(line)
     e = r["error"]
-    words = [r["id"], e["code"]] + ([" ".join(e["message"].split()[:2])] if e["code"] == "INVALID_ARGUMENT" else [])
-    print(" ".join(words))' "$WORK/results.jsonl") || fail "results are not JSON lines"
+    rid = r["id"]
+    m = re.fullmatch(r"(jobs-([0-9]+))-([0-9a-f]{8})", rid)
+    if m:
+        want = fnv1a32(inputs[int(m.group(2)) - 1])
+        rid = m.group(1) if m.group(3) == want else rid + " (hash should be " + want + ")"
+    words = [rid, e["code"]] + ([" ".join(e["message"].split()[:2])] if e["code"] == "INVALID_ARGUMENT" else [])
+    print(" ".join(words))' "$WORK/results.jsonl" "$WORK/jobs.jsonl") || fail "results are not JSON lines"
 [ "$got" = "$expected" ] || fail "results file:
 $got
 expected:

@@ -227,11 +227,15 @@ void CheckConcurrent(Client& client, const Model& m, Backend& backend, int n) {
   std::printf("repeated ids: %zu answered from the record\n", again.size());
 }
 
+constexpr int kLongTokens = 480;
+
 proto::GenerateRequest Long(const std::string& id) {
   proto::GenerateRequest r;
   r.set_request_id(id);
   r.set_prompt("A very long story begins");
-  r.set_max_tokens(180);
+  // Long enough that a cancel sent on the first chunk lands well before the
+  // end even on the tiny model (~1 ms round trip against ~0.5 s of tokens).
+  r.set_max_tokens(kLongTokens);
   r.set_ignore_eos(true);
   r.set_stream(true);
   return r;
@@ -257,7 +261,7 @@ void CheckCancelAndDisconnect(const ClientOptions& co) {
       finished = true;
       CHECK_THAT(m.result().finish_reason() == proto::FINISH_CANCELLED, "finish reason %d after cancel",
                  m.result().finish_reason());
-      CHECK_THAT(m.result().tokens_size() < 180, "a cancelled request generated all %d tokens",
+      CHECK_THAT(m.result().tokens_size() < kLongTokens, "a cancelled request generated all %d tokens",
                  m.result().tokens_size());
     }
   }

@@ -34,7 +34,10 @@ kill -0 $COORD 2>/dev/null || exit 1
 pids+=($COORD)
 EP="tcp://127.0.0.1:$CPORT"
 for g in 0 1; do
-  mpirun --oversubscribe --bind-to none -np 2 "$BUILD/worker/bin/tessera-worker" --model "$MODEL" \
+  # Each job its own session directory: two mpirun jobs starting at the same
+  # moment can collide on Open MPI's default one ("/tmp/ompi.HOST.0 File exists").
+  mkdir -p "$WORK/ompi-$g"
+  OMPI_MCA_orte_tmpdir_base="$WORK/ompi-$g" mpirun --oversubscribe --bind-to none -np 2 "$BUILD/worker/bin/tessera-worker" --model "$MODEL" \
     --coordinator "tcp://127.0.0.1:$WPORT" --tp 2 --name "group-$g" >"$WORK/group-$g.log" 2>&1 &
   pids+=($!)
 done

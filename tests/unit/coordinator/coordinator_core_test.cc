@@ -4,15 +4,13 @@
 #include "coordinator/coordinator_core.h"
 
 #include <chrono>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "model/model_fingerprint.h"
-#include "tests/unit/coordinator/test_cluster.h"
+#include "tests/unit/coordinator/core_fixture.h"
 
 namespace tessera {
 namespace {
@@ -20,32 +18,12 @@ namespace {
 using namespace std::chrono_literals;
 using testing::Reference;
 
-struct Sent {
-  std::string to;
-  proto::ClientReply reply;           // to a client
-  proto::CoordinatorMessage message;  // to a group
-};
+using testing::CoreTestBase;
+using testing::Sent;
 
-class RecordingOutbox : public Outbox {
- public:
-  SendOutcome ToClient(std::string_view identity, bool, const proto::ClientReply& reply) override {
-    if (gone.count(std::string(identity))) return SendOutcome::kUnreachable;
-    clients.push_back({std::string(identity), reply, {}});
-    return SendOutcome::kSent;
-  }
-  SendOutcome ToGroup(std::string_view identity, const proto::CoordinatorMessage& message) override {
-    if (gone.count(std::string(identity))) return SendOutcome::kUnreachable;
-    groups.push_back({std::string(identity), {}, message});
-    return SendOutcome::kSent;
-  }
-  std::vector<Sent> clients;
-  std::vector<Sent> groups;
-  std::set<std::string> gone;
-};
-
-class CoreTest : public ::testing::Test {
+class CoreTest : public CoreTestBase {
  protected:
-  CoreTest() : core_(Options(), Reference(), outbox_, t0_) {}
+  CoreTest() : CoreTestBase(Options()) {}
 
   static CoordinatorOptions Options() {
     CoordinatorOptions o;
@@ -54,88 +32,6 @@ class CoreTest : public ::testing::Test {
     o.queue_timeout = absl::Seconds(5);
     return o;
   }
-
-  void FromWorker(const std::string& leader, const proto::WorkerMessage& m, SteadyTime now) {
-    const std::string bytes = m.SerializeAsString();
-    const std::string_view frames[] = {leader, bytes};
-    core_.OnWorkerMessage(frames, now);
-  }
-  void FromClient(const std::string& client, const proto::ClientRequest& r, SteadyTime now) {
-    const std::string bytes = r.SerializeAsString();
-    const std::string_view frames[] = {client, bytes};
-    core_.OnClientMessage(frames, now);
-  }
-
-  // Registers and readies a leader; returns its group id.
-  uint64_t AddGroup(const std::string& leader, int32_t max_sequences) {
-    proto::WorkerMessage reg;
-    reg.set_version(proto::PROTOCOL_VERSION_1);
-    reg.mutable_registration()->set_name(leader);
-    reg.mutable_registration()->mutable_model()->set_fingerprint(ModelFingerprint(Reference()));
-    reg.mutable_registration()->set_tp(1);
-    reg.mutable_registration()->set_pp(1);
-    proto::DeviceProfile* p = reg.mutable_registration()->add_profiles();
-    p->set_memory_bytes(int64_t{1} << 30);
-    p->set_compute_flops(1e11);
-    p->set_memory_bandwidth(1e10);
-    FromWorker(leader, reg, t0_);
-    EXPECT_TRUE(outbox_.groups.back().message.has_plan());
-    const uint64_t id = outbox_.groups.back().message.plan().group_id();
-    proto::WorkerMessage ready;
-    ready.set_version(proto::PROTOCOL_VERSION_1);
-    ready.mutable_ready()->set_group_id(id);
-    ready.mutable_ready()->set_epoch(1);
-    ready.mutable_ready()->set_kv_blocks(100);
-    ready.mutable_ready()->set_block_size(16);
-    ready.mutable_ready()->set_max_sequences(max_sequences);
-    FromWorker(leader, ready, t0_);
-    return id;
-  }
-
-  proto::ClientRequest Request(const std::string& id, std::vector<int32_t> prompt, int max_tokens) {
-    proto::ClientRequest r;
-    r.set_version(proto::PROTOCOL_VERSION_1);
-    r.mutable_generate()->set_request_id(id);
-    for (int32_t t : prompt) r.mutable_generate()->add_prompt_tokens(t);
-    r.mutable_generate()->set_max_tokens(max_tokens);
-    r.mutable_generate()->set_stream(true);
-    return r;
-  }
-
-  void Update(const std::string& leader, uint64_t group, uint64_t epoch, uint64_t seq, std::vector<int32_t> tokens,
-              bool done, SteadyTime now) {
-    proto::WorkerMessage m;
-    m.set_version(proto::PROTOCOL_VERSION_1);
-    m.mutable_updates()->set_group_id(group);
-    m.mutable_updates()->set_epoch(epoch);
-    proto::SequenceUpdate* u = m.mutable_updates()->add_updates();
-    u->set_seq(seq);
-    for (int32_t t : tokens) u->add_tokens(t);
-    u->set_done(done);
-    if (done) u->set_finish(proto::FINISH_LENGTH);
-    FromWorker(leader, m, now);
-  }
-
-  int64_t Outstanding(uint64_t group) {
-    const proto::ClusterStatus status = core_.Status(t0_);
-    for (const auto& g : status.groups()) {
-      if (g.id() == group) return g.outstanding_tokens();
-    }
-    return -1;
-  }
-
-  // The StartSequence messages sent to `leader`.
-  std::vector<proto::StartSequence> Starts(const std::string& leader) {
-    std::vector<proto::StartSequence> out;
-    for (const Sent& s : outbox_.groups) {
-      if (s.to == leader && s.message.has_start()) out.push_back(s.message.start());
-    }
-    return out;
-  }
-
-  const SteadyTime t0_ = SteadyTime{} + 1h;
-  RecordingOutbox outbox_;
-  CoordinatorCore core_;
 };
 
 TEST_F(CoreTest, OutstandingWorkIsPromptNotComputedPlusTokensToGenerate) {

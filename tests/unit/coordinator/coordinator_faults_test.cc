@@ -141,8 +141,10 @@ TEST_F(CoordinatorTest, ASilentGroupIsDeclaredDeadAndItsRequestsFinishElsewhereO
       if (r->request_id() == ids[i] && r->has_chunk()) outcomes[i].chunks.push_back(r->chunk());
     }
   }
-  FakeGroup& b = AddGroup({.name = "b", .step = 2ms});
+  // a falls silent before b exists: a must not finish the requests itself
+  // while b starts (slow under a sanitizer on a loaded machine).
   a.SetSilent(true);
+  FakeGroup& b = AddGroup({.name = "b", .step = 2ms});
   for (size_t i = 0; i < ids.size(); ++i) {
     Outcome rest = client->Await(ids[i]);
     ASSERT_TRUE(rest.result.has_value()) << ids[i];
@@ -274,7 +276,8 @@ namespace {
 
 TEST_F(CoordinatorTest, AClientThatComesBackBeforeTheCancelLandsGetsTheRestOnce) {
   StartCoordinator();
-  FakeGroup& g = AddGroup({.name = "g1", .step = 5ms, .cancel_ack_delay = 400ms});
+  // The group holds the cancel's acknowledgement until the test releases it.
+  FakeGroup& g = AddGroup({.name = "g1", .step = 5ms, .cancel_ack_delay = 60000ms});
   auto probe = Client();
   ASSERT_TRUE(WaitReadyGroups(*probe, 1));
   auto first = Client();
@@ -288,10 +291,17 @@ TEST_F(CoordinatorTest, AClientThatComesBackBeforeTheCancelLandsGetsTheRestOnce)
   first->Close();
   ASSERT_TRUE(WaitUntil([&] { return !g.cancels().empty(); }));
   // The retry (same id, new socket) arrives while the group still holds the
-  // cancelled sequence: the request goes on as a continuation.
+  // cancelled sequence: the request goes on as a continuation. Its catch-up
+  // chunk shows the coordinator took the retry; then the group lets go.
   auto second = Client();
   second->Send(Generate("back", "come back", 60, true, 11));
-  const Outcome o = second->Await("back");
+  const std::optional<proto::ClientReply> catch_up = second->Receive();
+  ASSERT_TRUE(catch_up.has_value() && catch_up->has_chunk());
+  EXPECT_EQ(catch_up->chunk().index(), 0);
+  EXPECT_GE(catch_up->chunk().tokens_size(), 3);
+  g.AckCancels();
+  Outcome o = second->Await("back");
+  o.chunks.insert(o.chunks.begin(), catch_up->chunk());
   ASSERT_TRUE(o.result.has_value());
   EXPECT_EQ(o.result->finish_reason(), proto::FINISH_LENGTH);
   ExpectContiguous(o);
@@ -307,6 +317,30 @@ TEST_F(CoordinatorTest, AClientThatComesBackBeforeTheCancelLandsGetsTheRestOnce)
   const proto::ClusterStatus s = probe->Status();
   EXPECT_EQ(s.cancelled(), 0u);
   EXPECT_EQ(s.completed(), 1u);
+}
+
+TEST_F(CoordinatorTest, AHugeTextPromptIsRefusedUntokenizedAndGroupsStayAlive) {
+  CoordinatorOptions options;
+  options.heartbeat_timeout = absl::Milliseconds(1000);
+  StartCoordinator(options);
+  FakeGroup& g = AddGroup({.name = "healthy", .heartbeat = 50ms});
+  auto client = Client();
+  ASSERT_TRUE(WaitReadyGroups(*client, 1));
+  // Just under the 16 MiB message limit; tokenizing it took the event loop
+  // seconds, long enough for the group's heartbeats to look missed.
+  std::string prompt;
+  while (prompt.size() < (15u << 20)) prompt += "hello world ";
+  client->Send(Generate("huge", prompt, 4, false));
+  const Outcome o = client->Await("huge", 60000ms);
+  ASSERT_TRUE(o.error.has_value());
+  EXPECT_EQ(o.error->code(), proto::ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(o.error->message().find("bytes; no token of this model"), std::string::npos) << o.error->message();
+  const proto::ClusterStatus s = client->Status();
+  ASSERT_EQ(s.groups_size(), 1);
+  EXPECT_EQ(s.groups(0).state(), proto::GROUP_READY);
+  EXPECT_FALSE(g.got_shutdown());
+  client->Send(Generate("after", "still serving", 3, false));
+  EXPECT_TRUE(client->Await("after").result.has_value());
 }
 
 }  // namespace

@@ -126,7 +126,7 @@ TEST_F(CoordinatorTest, ARepeatedRunningIdMovesTheStreamToTheNewestSender) {
   auto first = Client();
   auto second = Client();
   ASSERT_TRUE(WaitReadyGroups(*first, 1));
-  first->Send(Generate("moving", "one two", 20, true, 9));
+  first->Send(Generate("moving", "one two", 40, true, 9));
   // Let a few tokens reach the first client.
   size_t seen = 0;
   while (seen < 3) {
@@ -134,14 +134,21 @@ TEST_F(CoordinatorTest, ARepeatedRunningIdMovesTheStreamToTheNewestSender) {
     ASSERT_TRUE(r.has_value() && r->has_chunk());
     seen += static_cast<size_t>(r->chunk().tokens_size());
   }
-  second->Send(Generate("moving", "one two", 20, true, 9));
-  const Outcome o = second->Await("moving");
+  // The group holds the sequence until the repeat is in (its catch-up chunk
+  // arrived): however slow the machine, the repeat meets a running request.
+  g.SetPaused(true);
+  second->Send(Generate("moving", "one two", 40, true, 9));
+  const std::optional<proto::ClientReply> catch_up = second->Receive();
+  ASSERT_TRUE(catch_up.has_value() && catch_up->has_chunk());
+  g.SetPaused(false);
+  Outcome o = second->Await("moving");
+  o.chunks.insert(o.chunks.begin(), catch_up->chunk());
   ASSERT_TRUE(o.result.has_value());
   ASSERT_FALSE(o.chunks.empty());
   EXPECT_EQ(o.chunks[0].index(), 0);
   EXPECT_GE(o.chunks[0].tokens_size(), 3);  // everything so far, at once
   ExpectContiguous(o);
-  const std::vector<int32_t> want = ExpectedTokens(9, Encode("one two").size(), 20, vocab());
+  const std::vector<int32_t> want = ExpectedTokens(9, Encode("one two").size(), 40, vocab());
   EXPECT_EQ(o.StreamedTokens(), want);
   EXPECT_EQ(std::vector<int32_t>(o.result->tokens().begin(), o.result->tokens().end()), want);
   EXPECT_EQ(g.starts().size(), 1u);

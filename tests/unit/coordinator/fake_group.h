@@ -31,6 +31,7 @@ struct FakeGroupOptions {
   Millis step = 2ms;                // one token per running sequence per step
   Millis heartbeat = 50ms;
   Millis cancel_ack_delay = 0ms;    // a cancelled sequence stops at once; its done comes this much later
+                                    // (or at AckCancels(), whichever is first)
 };
 
 // A group leader that registers, gets its plan, says Ready and then runs
@@ -64,6 +65,19 @@ class FakeGroup {
     absl::MutexLock lock(&mu_);
     return rejected_;
   }
+  // The done of every cancelled sequence whose acknowledgement is being
+  // held back (cancel_ack_delay) goes out at the next step.
+  void AckCancels() {
+    absl::MutexLock lock(&mu_);
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& [seq, s] : seqs_) {
+      if (s.ack_at) s.ack_at = now;
+    }
+  }
+  // A paused group runs no steps (no tokens, no held-back cancel
+  // acknowledgements) but reads its messages and sends heartbeats: a test
+  // holds a sequence mid-run with it.
+  void SetPaused(bool paused) { paused_ = paused; }
   // A silent group ignores everything and sends nothing (not even
   // heartbeats), like a hung process.
   void SetSilent(bool silent) { silent_ = silent; }
@@ -136,7 +150,7 @@ class FakeGroup {
       }
       if (silent_ || !ready()) continue;
       const auto now = std::chrono::steady_clock::now();
-      if (now >= next_step) {
+      if (now >= next_step && !paused_) {
         next_step = now + options_.step;
         LockedStep();
       }
@@ -254,6 +268,7 @@ class FakeGroup {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> silent_{false};
+  std::atomic<bool> paused_{false};
 
   absl::Mutex mu_;
   bool ready_sent_ ABSL_GUARDED_BY(mu_) = false;

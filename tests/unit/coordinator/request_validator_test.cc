@@ -64,9 +64,10 @@ TEST(RequestValidator, TableOfBadAndGoodRequests) {
       {"fills the context", [](auto& g, auto&) { g.set_max_tokens(62); }, nullptr},
       {"one past the context", [](auto& g, auto&) { g.set_max_tokens(63); }, "needs 65 positions"},
       {"huge max_tokens", [](auto& g, auto&) { g.set_max_tokens(std::numeric_limits<int32_t>::max()); }, "context"},
-      // 3 + 29 = 32 positions = 2 blocks of 16: fits 2 blocks; 3 + 30 needs 3.
-      {"fits the KV", [](auto& g, auto& l) { g.set_max_tokens(29), l.kv_blocks = 2; }, nullptr},
-      {"beyond the KV", [](auto& g, auto& l) { g.set_max_tokens(30), l.kv_blocks = 2; }, "needs 3 KV blocks"},
+      // 3 + 30 - 1 = 32 positions = 2 blocks of 16: fits 2 blocks; 3 + 31 - 1
+      // needs 3 (the worker's scheduler counts the same way).
+      {"fits the KV", [](auto& g, auto& l) { g.set_max_tokens(30), l.kv_blocks = 2; }, nullptr},
+      {"beyond the KV", [](auto& g, auto& l) { g.set_max_tokens(31), l.kv_blocks = 2; }, "needs 3 KV blocks"},
       {"text prompt", [](auto& g, auto&) { g.clear_prompt_tokens(), g.set_prompt("hello world"); }, nullptr},
   };
   for (const Case& c : cases) {
@@ -112,11 +113,14 @@ TEST(RequestValidator, TextIsEncodedLikeTesseraGenerate) {
   EXPECT_EQ(v->prompt[0], tok.bos_id());  // llama vocabularies add BOS
 }
 
-TEST(RequestValidator, KvBlocksNeededRoundsUp) {
-  EXPECT_EQ(KvBlocksNeeded(1, 15, 16), 1);
-  EXPECT_EQ(KvBlocksNeeded(1, 16, 16), 2);
-  EXPECT_EQ(KvBlocksNeeded(16, 16, 16), 2);
-  EXPECT_EQ(KvBlocksNeeded(100, 0, 32), 4);
+TEST(RequestValidator, KvBlocksNeededCountsPromptPlusMaxTokensMinusOne) {
+  EXPECT_EQ(KvPositionsNeeded(3, 10), 12);
+  EXPECT_EQ(KvBlocksNeeded(1, 16, 16), 1);   // 16 positions
+  EXPECT_EQ(KvBlocksNeeded(1, 17, 16), 2);   // 17
+  EXPECT_EQ(KvBlocksNeeded(16, 1, 16), 1);   // 16
+  EXPECT_EQ(KvBlocksNeeded(17, 1, 16), 2);   // 17
+  EXPECT_EQ(KvBlocksNeeded(16, 16, 16), 2);  // 31
+  EXPECT_EQ(KvBlocksNeeded(100, 30, 32), 5); // 129
 }
 
 }  // namespace

@@ -1,13 +1,16 @@
 // kernel_bench: MatMul speed of the CPU backend on the medium model's shapes,
 // as ratios of the machine probes.
 //   decode  (GEMV, 1 row):    weight GB/s over the measured read bandwidth
-//   prefill (GEMM, 512 rows): GFLOP/s over the measured FMA peak
+//   prefill (512 rows):       GFLOP/s over the measured f32 FMA peak, by the
+//                             path the backend picks (the GEMM; for Q8_0/Q4_0
+//                             with VNNI the integer tiles, which can pass 1)
 // Decode weights cycle through copies totalling >= 512 MiB so every call
 // streams from DRAM, as in a model far larger than L3. Each figure is the best
 // of three timed batches. The bandwidth and FMA peak a shared machine gives
 // vary over time, so each ratio divides by the better of two probes taken
-// just before and just after its figure. A second table times both MatMul
-// paths at growing row counts: it is how CpuBackend's GEMV/GEMM threshold was
+// just before and just after its figure. Two more tables time both MatMul
+// paths at growing row counts (decode batches up to prefill) on the FFN's up
+// and down projections: they are how CpuBackend's GEMV/GEMM threshold was
 // chosen. --isa compares kernel paths (e.g. avx2,avx2-vnni) figure by figure.
 #include <algorithm>
 #include <chrono>
@@ -175,11 +178,11 @@ void MainTable(const std::vector<int>& thread_counts, const std::vector<DType>& 
   }
 }
 
-// Both MatMul paths at growing row counts on 1024 -> 2816 (the FFN's up
-// projection): the GEMV/GEMM crossover per type.
-void CrossoverTable(int threads, const std::vector<DType>& types, CpuIsa isa, double min_time) {
-  const Shape s{1024, 2816};
-  const int64_t row_counts[] = {1, 2, 4, 6, 8, 12, 16, 24, 32, 64, 512};
+// Both MatMul paths at growing row counts on shape s (the FFN's up and down
+// projections): the GEMV/GEMM crossover per type.
+void CrossoverTable(const Shape& s, int threads, const std::vector<DType>& types, CpuIsa isa,
+                    double min_time) {
+  const int64_t row_counts[] = {1, 2, 4, 6, 8, 12, 16, 24, 32, 64, 128, 512};
   std::printf("\nGEMV vs GEMM path, %lld->%lld, %d threads, %s: GFLOP/s (faster path marked *)\n",
               static_cast<long long>(s.in), static_cast<long long>(s.out), threads,
               std::string(CpuIsaName(isa)).c_str());
@@ -255,7 +258,11 @@ int Main(int argc, char** argv) {
                 probes.back()->Measure(5), MeasureFmaPeak(t));
   }
   MainTable(thread_counts, types, isas, probes, gemm_too, min_time);
-  if (crossover) CrossoverTable(thread_counts.back(), types, isas.back(), min_time);
+  if (crossover) {
+    for (const Shape& s : {Shape{1024, 2816}, Shape{2816, 1024}}) {
+      CrossoverTable(s, thread_counts.back(), types, isas.back(), min_time);
+    }
+  }
   return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "kernels/cpu/cpu_kernels.h"
@@ -20,19 +21,21 @@ constexpr int64_t kParallelElems = 1 << 16;
 constexpr int64_t kParallelWeightBytes = 1 << 16;
 
 // Rows from which the GEMM path beats the GEMV path (kernel_bench's crossover
-// table, 1024 -> 2816 on 2 Zen 4 threads): float types from 4 rows; the
-// integer dot products of the quantized types stay ahead until 12 (Q8_0) and
-// 16 (Q4_0) rows. At 512 rows the GEMM is ~1.6x faster than the integer path
-// for both quantized types, so prefill always takes it.
+// tables, 1024 -> 2816 and 2816 -> 1024 on 2 Zen 4 threads): float types
+// from 4 rows; the AVX2 integer dot products of the quantized types stay
+// ahead until 12 (Q8_0) and 16 (Q4_0) rows, and at 512 rows the GEMM is ~1.6x
+// faster than them. With VNNI, the multi-row tiles of the integer path
+// (quant_gemv_avx2.h) beat the GEMM at every row count (~2x at 512 rows), so
+// quantized products never take it; a row's result then never depends on
+// how many rows share its call.
 int64_t DefaultGemmMinRows(DType t, CpuIsa isa) {
-  // The VNNI integer dot products keep the GEMV path ahead of the GEMM up to
-  // about 32 rows (kernel_bench --no-gemm against the default).
   const bool vnni = isa == CpuIsa::kAvx2Vnni;
+  constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
   switch (t) {
     case DType::kQ8_0:
-      return vnni ? 32 : 12;
+      return vnni ? kNever : 12;
     case DType::kQ4_0:
-      return vnni ? 32 : 16;
+      return vnni ? kNever : 16;
     default:
       return 4;
   }

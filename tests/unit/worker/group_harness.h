@@ -4,6 +4,8 @@
 // returns what it saw.
 #pragma once
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -44,8 +46,10 @@ struct GroupRunOptions {
   std::vector<GroupRequest> then;
 };
 
+// The file name carries the pid: ctest -j runs each test case in its own
+// process, and two writing one path race on the rename into place.
 inline std::string WriteModel(const ModelSpec& spec, const std::string& name) {
-  const std::string path = ::testing::TempDir() + "/" + name + ".gguf";
+  const std::string path = ::testing::TempDir() + "/" + name + "." + std::to_string(::getpid()) + ".gguf";
   absl::Status s = MakeModelFile(spec, path);
   EXPECT_TRUE(s.ok()) << s;
   return path;

@@ -2,7 +2,8 @@
 # The whole test suite on a fresh machine: install dependencies, build
 # everything and run ctest (unit, mpirun integration and e2e tests), then
 # build the modules that need no MPI (model, kernels, comm's loopback,
-# partition and worker, whose sharded groups run over the loopback) with
+# partition, worker, whose sharded groups run over the loopback, the
+# coordinator and the client library) with
 # AddressSanitizer and UndefinedBehaviorSanitizer and run their tests again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$JOBS"
 ctest --test-dir build --output-on-failure -j"$JOBS"
 
-echo "== sanitizer build (ASan + UBSan): model, kernels, comm, partition, worker tests"
+echo "== sanitizer build (ASan + UBSan): model, kernels, comm, partition, worker, coordinator, client tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_SANITIZE=ON -DTESSERA_ONLY_CORE=ON >/dev/null
 cmake --build build-asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -242,16 +242,7 @@ TEST_F(CoordinatorTest, AnUnknownLeaderIsToldToShutDownAndARegisteringAgainRepla
   ASSERT_TRUE(m.has_value());
   EXPECT_TRUE(m->has_shutdown()) << m->DebugString();
 
-  proto::WorkerMessage reg;
-  reg.set_version(proto::PROTOCOL_VERSION_1);
-  reg.mutable_registration()->set_name("twice");
-  reg.mutable_registration()->mutable_model()->set_fingerprint(ModelFingerprint(Reference()));
-  reg.mutable_registration()->set_tp(1);
-  reg.mutable_registration()->set_pp(1);
-  proto::DeviceProfile* p = reg.mutable_registration()->add_profiles();
-  p->set_memory_bytes(int64_t{1} << 30);
-  p->set_compute_flops(1e11);
-  p->set_memory_bandwidth(1e10);
+  const proto::WorkerMessage reg = Registration("twice");
   send(reg);
   m = receive();
   ASSERT_TRUE(m.has_value() && m->has_plan()) << (m ? m->DebugString() : "nothing");

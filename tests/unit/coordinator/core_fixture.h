@@ -57,16 +57,7 @@ class CoreTestBase : public ::testing::Test {
 
   // Registers a leader; returns its group id (0 if it got no plan).
   uint64_t Register(const std::string& leader, SteadyTime now) {
-    proto::WorkerMessage reg;
-    reg.set_version(proto::PROTOCOL_VERSION_1);
-    reg.mutable_registration()->set_name(leader);
-    reg.mutable_registration()->mutable_model()->set_fingerprint(ModelFingerprint(Reference()));
-    reg.mutable_registration()->set_tp(1);
-    reg.mutable_registration()->set_pp(1);
-    proto::DeviceProfile* p = reg.mutable_registration()->add_profiles();
-    p->set_memory_bytes(int64_t{1} << 30);
-    p->set_compute_flops(1e11);
-    p->set_memory_bandwidth(1e10);
+    const proto::WorkerMessage reg = Registration(leader);
     FromWorker(leader, reg, now);
     if (outbox_.groups.empty() || !outbox_.groups.back().message.has_plan()) {
       ADD_FAILURE() << leader << " got no plan";

@@ -121,21 +121,8 @@ class FakeGroup {
   }
 
   void Loop() {
-    proto::WorkerMessage reg;
-    reg.set_version(proto::PROTOCOL_VERSION_1);
-    proto::Register* r = reg.mutable_registration();
-    r->set_name(options_.name);
-    r->mutable_model()->set_name(Reference().config.name);
-    r->mutable_model()->set_fingerprint(options_.fingerprint);
-    r->set_tp(options_.tp);
-    r->set_pp(options_.pp);
-    for (int i = 0; i < options_.tp * options_.pp; ++i) {
-      proto::DeviceProfile* p = r->add_profiles();
-      p->set_name("fake");
-      p->set_memory_bytes(options_.memory_bytes);
-      p->set_compute_flops(1e11);
-      p->set_memory_bandwidth(1e10);
-    }
+    const proto::WorkerMessage reg =
+        Registration(options_.name, options_.tp, options_.pp, options_.memory_bytes, options_.fingerprint);
     Send(reg);
     auto next_step = std::chrono::steady_clock::now();
     auto next_heartbeat = next_step;

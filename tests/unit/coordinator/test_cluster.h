@@ -19,6 +19,8 @@
 #include "gtest/gtest.h"
 #include "model/model.h"
 #include "model/model_maker.h"
+#include "proto/worker_api.pb.h"
+#include "model/model_fingerprint.h"
 #include "model/tokenizer.h"
 
 namespace tessera::testing {
@@ -57,6 +59,30 @@ inline const Model& Reference() {
 // The fake model: the token at absolute position `pos` (prompt included) of
 // a sequence sampled with `seed`. Never a control or byte token, so texts are
 // plain words.
+// A leader's Register for the tiny model: tp x pp ranks, each with the same
+// profile, and the reference model's identity unless `fingerprint` says
+// otherwise (a mismatch test).
+inline proto::WorkerMessage Registration(const std::string& name, int tp = 1, int pp = 1,
+                                         int64_t memory_bytes = int64_t{1} << 30,
+                                         const std::string& fingerprint = ModelFingerprint(Reference())) {
+  proto::WorkerMessage reg;
+  reg.set_version(proto::PROTOCOL_VERSION_1);
+  proto::Register* r = reg.mutable_registration();
+  r->set_name(name);
+  r->mutable_model()->set_name(Reference().config.name);
+  r->mutable_model()->set_fingerprint(fingerprint);
+  r->set_tp(tp);
+  r->set_pp(pp);
+  for (int i = 0; i < tp * pp; ++i) {
+    proto::DeviceProfile* p = r->add_profiles();
+    p->set_name("fake");
+    p->set_memory_bytes(memory_bytes);
+    p->set_compute_flops(1e11);
+    p->set_memory_bandwidth(1e10);
+  }
+  return reg;
+}
+
 inline int32_t FakeToken(uint64_t seed, int64_t pos, int64_t vocab) {
   constexpr int64_t kFirst = 259;
   return static_cast<int32_t>(kFirst + static_cast<int64_t>((seed + static_cast<uint64_t>(pos)) %

@@ -4,7 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "gtest/gtest.h"
 #include "partition/cost_model.h"
+#include "partition/partitioner.h"
 #include "proto/shard_plan.pb.h"
 
 namespace tessera::testing {
@@ -72,5 +74,31 @@ inline std::vector<proto::DeviceProfile> Same(int n, const proto::DeviceProfile&
 
 constexpr int64_t kGiB = int64_t{1} << 30;
 constexpr int64_t kMiB = int64_t{1} << 20;
+
+// Memory-bound (compute 1e6 GFLOP/s): a rank's time is its bytes over `gbs`.
+inline proto::DeviceProfile Fast(double gbs = 20, int64_t memory = 4 * kGiB) {
+  return Device("dev", memory, 1e6, gbs);
+}
+
+// Where each stage's layers begin, then where the last ends: pp + 1 cut points.
+inline std::vector<int64_t> StageStarts(const proto::ShardPlan& plan) {
+  std::vector<int64_t> out;
+  for (int s = 0; s < plan.pp(); ++s) out.push_back(plan.ranks(s * plan.tp()).layers().begin());
+  out.push_back(plan.ranks(plan.ranks_size() - 1).layers().end());
+  return out;
+}
+
+// The plan Partition makes on equal devices (Fast()): what a group starts with.
+inline proto::ShardPlan StartupPlan(const ModelTensors& m, int tp, int pp, int64_t kv_tokens = 0) {
+  PartitionRequest r;
+  r.model = m;
+  r.tp = tp;
+  r.pp = pp;
+  r.profiles = Same(tp * pp, Fast());
+  r.kv_tokens = kv_tokens;
+  absl::StatusOr<proto::ShardPlan> plan = Partition(r);
+  EXPECT_TRUE(plan.ok()) << plan.status();
+  return plan.ok() ? *plan : proto::ShardPlan();
+}
 
 }  // namespace tessera::testing

@@ -16,20 +16,18 @@ namespace tessera {
 namespace {
 
 using testing::Device;
+using testing::Fast;
 using testing::GqaConfig;
 using testing::kGiB;
 using testing::kMiB;
 using testing::MhaConfig;
 using testing::Same;
+using testing::StageStarts;
 
 constexpr int64_t kLayer = 11'276'288;
 constexpr int64_t kEmbedding = 2'048'000;
 constexpr int64_t kOutput = 2'050'048;
 constexpr double kMessage = 5e-6 + 2048 / 10e9;
-
-proto::DeviceProfile Fast(double gbs = 20, int64_t memory = 4 * kGiB) {
-  return Device("dev", memory, 1e6, gbs);
-}
 
 PartitionRequest Request(const ModelConfig& c, int tp, int pp, std::vector<proto::DeviceProfile> profiles) {
   PartitionRequest r;
@@ -38,13 +36,6 @@ PartitionRequest Request(const ModelConfig& c, int tp, int pp, std::vector<proto
   r.pp = pp;
   r.profiles = std::move(profiles);
   return r;
-}
-
-std::vector<int64_t> StageStarts(const proto::ShardPlan& plan) {
-  std::vector<int64_t> out;
-  for (int s = 0; s < plan.pp(); ++s) out.push_back(plan.ranks(s * plan.tp()).layers().begin());
-  out.push_back(plan.ranks(plan.ranks_size() - 1).layers().end());
-  return out;
 }
 
 TEST(PartitionCasesTest, OneRankStepTimeByHand) {

@@ -514,6 +514,7 @@ int main(int argc, char** argv) {
   CoordinatorOptions options;  // the defaults tessera-coordinator runs with, on loopback ports
   options.listen = "tcp://127.0.0.1:*";
   options.workers = "tcp://127.0.0.1:*";
+  options.admin = "tcp://127.0.0.1:*";
   auto coordinator = Coordinator::Create(options, *std::move(model));
   if (!coordinator.ok()) return Fail(coordinator.status());
   absl::Status run_status;

@@ -12,7 +12,7 @@
 #   TP, PP, THREADS   the group's shape and compute threads per rank (1, 1, 2)
 #   CONCURRENCY       levels to sweep (1,2,4,8,16)
 #   WARMUP            unrecorded requests before each level (2)
-#   PORT              the coordinator's client port; PORT+1 is its worker port (15555)
+#   PORT              the coordinator's client port; PORT+1 is its worker port, PORT+2 its admin port (15555)
 #   READY_TIMEOUT     seconds to wait for the group to load and register (300)
 #   BENCH_ARGS        more tessera-bench flags, e.g. "--max-tokens 32:128 --warmup 4"
 set -euo pipefail
@@ -41,6 +41,7 @@ done
 mkdir -p "$OUT"
 CLIENT_EP=tcp://127.0.0.1:$PORT
 WORKER_EP=tcp://127.0.0.1:$((PORT + 1))
+ADMIN_EP=tcp://127.0.0.1:$((PORT + 2))
 
 # Prompts use the model's whole vocabulary when `tessera model info` can say
 # what it is; tessera-bench's default (512) is valid for every preset.
@@ -76,7 +77,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$COORDINATOR" --model "$MODEL" --listen "$CLIENT_EP" --workers "$WORKER_EP" > "$OUT/coordinator.log" 2>&1 &
+"$COORDINATOR" --model "$MODEL" --listen "$CLIENT_EP" --workers "$WORKER_EP" --admin "$ADMIN_EP" > "$OUT/coordinator.log" 2>&1 &
 COORD_PID=$!
 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
   mpirun --bind-to none --oversubscribe -np $((TP * PP)) \

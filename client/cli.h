@@ -13,5 +13,9 @@ void AddPlanCommand(CLI::App& app, int& exit_code);
 // Cluster subcommands: they talk to a tessera-coordinator.
 void AddSubmitCommand(CLI::App& app, int& exit_code);
 void AddStatusCommand(CLI::App& app, int& exit_code);
+// `tessera admin ...`: the coordinator's admin socket.
+void AddAdminCommand(CLI::App& app, int& exit_code);
+// `tessera keygen`: CURVE key files for authentication.
+void AddKeygenCommand(CLI::App& app, int& exit_code);
 
 }  // namespace tessera::cli

@@ -25,17 +25,20 @@ void CatchInterrupt() {
 bool InterruptRequested() { return g_interrupted.load(); }
 
 absl::StatusOr<std::unique_ptr<Client>> ConnectCoordinator(const std::string& endpoint, absl::Duration reply_timeout,
-                                                          int max_attempts) {
+                                                          int max_attempts, const AuthFlags& auth) {
+  auto keys = ResolveAuthFlags(auth);
+  if (!keys.ok()) return keys.status();
   ClientOptions options;
   options.endpoint = endpoint;
   options.reply_timeout = reply_timeout;
   options.max_attempts = max_attempts;
   options.interrupted = InterruptRequested;
+  options.curve = *std::move(keys);
   return Client::Connect(options);
 }
 
 int ReportError(const absl::Status& status) {
-  std::cerr << "error: " << status.message() << "\n";
+  std::cerr << "error: " << status.message() << (absl::IsDeadlineExceeded(status) ? kNoAnswerHint : "") << "\n";
   if (InterruptRequested() || absl::IsCancelled(status)) return 130;
   return absl::IsInvalidArgument(status) ? 2 : 1;
 }

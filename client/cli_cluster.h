@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/cli_auth.h"
 #include "client/lib/client.h"
 #include "proto/client_api.pb.h"
 
@@ -19,12 +20,14 @@ namespace tessera::cli {
 void CatchInterrupt();
 bool InterruptRequested();
 
-// A client for `endpoint` whose Generate notices Ctrl-C (see CatchInterrupt).
+// A client for `endpoint` whose Generate notices Ctrl-C (see CatchInterrupt),
+// with CURVE when `auth` names keys (an error for bad ones).
 absl::StatusOr<std::unique_ptr<Client>> ConnectCoordinator(const std::string& endpoint, absl::Duration reply_timeout,
-                                                          int max_attempts);
+                                                          int max_attempts, const AuthFlags& auth);
 
-// Prints "error: <message>" to stderr; returns 2 for a request the
-// coordinator or the command refused as invalid, 130 for Ctrl-C, else 1.
+// Prints "error: <message>" to stderr (with a hint about keys when nothing
+// answered); returns 2 for a request the coordinator or the command refused
+// as invalid, 130 for Ctrl-C, else 1.
 int ReportError(const absl::Status& status);
 
 // "length", "eos", "cancelled" (what results files and status print).

@@ -120,6 +120,7 @@ void AddGenerateCommand(CLI::App& app, int& exit_code) {
                   "Silence (no token, no answer) after which a try counts as lost and is retried, up to 4 tries "
                   "(with --coordinator)")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{24} * 3600 * 1000))->needs(coordinator);
+  AddAuthFlags(*gen, a->auth);  // used with --coordinator
   gen->callback([a, &exit_code] {
     if (a->model.empty() == a->coordinator.empty()) {
       std::cerr << "error: give --model FILE (run on this machine) or --coordinator tcp://HOST:PORT (run on a "

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "client/cli_auth.h"
+
 namespace tessera::cli {
 
 struct GenerateArgs {
@@ -26,6 +28,7 @@ struct GenerateArgs {
   bool no_stream = false;
   std::string request_id;  // empty: a fresh random one
   int64_t timeout_ms = 60000;
+  AuthFlags auth;  // CURVE keys
 };
 
 // The cluster form; returns the exit code (0 ok, 1 failed, 2 refused as

@@ -40,7 +40,7 @@ int RunRemoteGenerate(const GenerateArgs& a) {
     return 2;
   }
   CatchInterrupt();
-  auto client = ConnectCoordinator(a.coordinator, absl::Milliseconds(a.timeout_ms), /*max_attempts=*/4);
+  auto client = ConnectCoordinator(a.coordinator, absl::Milliseconds(a.timeout_ms), /*max_attempts=*/4, a.auth);
   if (!client.ok()) return ReportError(client.status());
 
   proto::GenerateRequest request;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "client/cli.h"
+#include "client/cli_admin.h"
 #include "client/cli_cluster.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -17,20 +18,8 @@ struct StatusArgs {
   std::string coordinator = "tcp://127.0.0.1:5555";
   bool json = false;
   int64_t timeout_ms = 2000;
+  AuthFlags auth;
 };
-
-std::string StateName(proto::GroupState state) {
-  switch (state) {
-    case proto::GROUP_PLANNING:
-      return "planning";
-    case proto::GROUP_READY:
-      return "ready";
-    case proto::GROUP_DEAD:
-      return "dead";
-    default:
-      return "?";
-  }
-}
 
 std::string Uptime(double seconds) {
   const int64_t s = static_cast<int64_t>(seconds);
@@ -51,14 +40,14 @@ void PrintText(const std::string& endpoint, const proto::ClusterStatus& s) {
     std::printf("groups: none registered (start one: mpirun -np N tessera-worker --coordinator tcp://HOST:5556 ...)\n");
     return;
   }
-  std::printf("%-4s %-20s %-9s %-6s %-6s %-8s %-12s %-14s %-10s %s\n", "ID", "NAME", "STATE", "TPxPP", "EPOCH",
+  std::printf("%-4s %-20s %-10s %-6s %-6s %-8s %-12s %-14s %-10s %s\n", "ID", "NAME", "STATE", "TPxPP", "EPOCH",
               "RUNNING", "OUTSTANDING", "KV FREE/TOTAL", "HEARTBEAT", "DONE");
   for (const proto::GroupStatus& g : s.groups()) {
     const std::string shape = absl::StrFormat("%dx%d", g.tp(), g.pp());
     const std::string kv = absl::StrFormat("%d/%d", g.kv_blocks_free(), g.kv_blocks_total());
     const std::string beat = absl::StrFormat("%.1f s", g.heartbeat_age_s());
-    std::printf("%-4llu %-20s %-9s %-6s %-6llu %-8d %-12lld %-14s %-10s %llu\n",
-                static_cast<unsigned long long>(g.id()), g.name().c_str(), StateName(g.state()).c_str(),
+    std::printf("%-4llu %-20s %-10s %-6s %-6llu %-8d %-12lld %-14s %-10s %llu\n",
+                static_cast<unsigned long long>(g.id()), g.name().c_str(), GroupStateName(g.state()).c_str(),
                 shape.c_str(), static_cast<unsigned long long>(g.epoch()), g.running(),
                 static_cast<long long>(g.outstanding_tokens()), kv.c_str(), beat.c_str(),
                 static_cast<unsigned long long>(g.completed()));
@@ -66,7 +55,7 @@ void PrintText(const std::string& endpoint, const proto::ClusterStatus& s) {
 }
 
 int RunStatus(const StatusArgs& a) {
-  auto client = ConnectCoordinator(a.coordinator, absl::Milliseconds(a.timeout_ms), /*max_attempts=*/2);
+  auto client = ConnectCoordinator(a.coordinator, absl::Milliseconds(a.timeout_ms), /*max_attempts=*/2, a.auth);
   if (!client.ok()) return ReportError(client.status());
   auto status = (*client)->Status();
   if (!status.ok()) return ReportError(status.status());
@@ -96,6 +85,7 @@ void AddStatusCommand(CLI::App& app, int& exit_code) {
   cmd->add_flag("--json", a->json, "Print the ClusterStatus message as JSON");
   cmd->add_option("--timeout-ms", a->timeout_ms, "Wait this long for an answer, twice")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{3600} * 1000));
+  AddAuthFlags(*cmd, a->auth);
   cmd->callback([a, &exit_code] { exit_code = RunStatus(*a); });
 }
 

@@ -38,6 +38,7 @@ struct SubmitArgs {
   JobDefaults defaults;
   int64_t timeout_ms = 60000;
   int max_attempts = 30;
+  AuthFlags auth;
 };
 
 // Writes result lines in input order as soon as every earlier one is known.
@@ -167,7 +168,7 @@ int RunSubmit(const SubmitArgs& a) {
   for (auto& [slot, why] : bad) writer.Put(slot, ErrorLine(ids[slot], why));
 
   CatchInterrupt();
-  auto client = ConnectCoordinator(a.coordinator, absl::Milliseconds(a.timeout_ms), /*max_attempts=*/1);
+  auto client = ConnectCoordinator(a.coordinator, absl::Milliseconds(a.timeout_ms), /*max_attempts=*/1, a.auth);
   if (!client.ok()) return ReportError(client.status());
   BatchOptions options;
   options.concurrency = a.concurrency;
@@ -244,6 +245,7 @@ void AddSubmitCommand(CLI::App& app, int& exit_code) {
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{24} * 3600 * 1000));
   cmd->add_option("--max-attempts", a->max_attempts, "Tries of a request the coordinator answers BUSY or UNAVAILABLE")
       ->capture_default_str()->check(CLI::Range(1, 1000));
+  AddAuthFlags(*cmd, a->auth);
   cmd->callback([a, &exit_code] { exit_code = RunSubmit(*a); });
 }
 

@@ -21,6 +21,14 @@ int main(int argc, char** argv) {
   tessera::cli::AddPlanCommand(app, exit_code);
   tessera::cli::AddSubmitCommand(app, exit_code);
   tessera::cli::AddStatusCommand(app, exit_code);
-  CLI11_PARSE(app, argc, argv);
+  tessera::cli::AddAdminCommand(app, exit_code);
+  tessera::cli::AddKeygenCommand(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every usage error exits 2.
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
   return exit_code;
 }

@@ -32,6 +32,14 @@ void AdmissionQueue::PopFront() {
   entries_.pop_front();
 }
 
+std::optional<uint64_t> AdmissionQueue::After(uint64_t key) const {
+  auto it = index_.find(key);
+  CHECK(it != index_.end()) << "key " << key << " is not queued";
+  auto next = std::next(it->second);
+  if (next == entries_.end()) return std::nullopt;
+  return next->key;
+}
+
 std::vector<uint64_t> AdmissionQueue::Expired(SteadyTime now, std::chrono::nanoseconds timeout) const {
   std::vector<uint64_t> out;
   for (const Entry& e : entries_) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <list>
+#include <optional>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -29,6 +30,9 @@ class AdmissionQueue {
   // The oldest entry; the queue must not be empty.
   uint64_t Front() const { return entries_.front().key; }
   void PopFront();
+  // The entry right behind `key` (which must be queued), if any: a scan
+  // past entries that stay queued.
+  std::optional<uint64_t> After(uint64_t key) const;
   // Keys that have waited at least `timeout` (since they were queued, or
   // requeued), in queue order; they stay queued.
   std::vector<uint64_t> Expired(SteadyTime now, std::chrono::nanoseconds timeout) const;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "auth/server_auth.h"
 #include "coordinator/coordinator_core.h"
 #include "glog/logging.h"
 #include "zmq.hpp"
@@ -37,6 +38,11 @@ constexpr int kClientSendHwm = 100000;
 constexpr int kClientRecvHwm = 10000;
 constexpr int kGroupSendHwm = 100000;
 constexpr int kGroupRecvHwm = 100000;
+// Admin: one request, one reply per peer at a time; a status answer is a few
+// kilobytes per group. Requests are tiny: 1 MiB is far beyond any.
+constexpr int kAdminSendHwm = 1000;
+constexpr int kAdminRecvHwm = 1000;
+constexpr int64_t kAdminMaxMessageBytes = int64_t{1} << 20;
 // The largest client message taken: a prompt filling any context many
 // times over. A bigger one closes that client's connection (ZeroMQ drops it
 // unanswered), so one peer cannot make the coordinator hold gigabytes; a
@@ -61,7 +67,8 @@ class ZmqCoordinator final : public Coordinator, public Outbox {
         model_(std::move(model)),
         context_(1),
         clients_(context_, zmq::socket_type::router),
-        workers_(context_, zmq::socket_type::router) {}
+        workers_(context_, zmq::socket_type::router),
+        admin_(context_, zmq::socket_type::router) {}
 
   ~ZmqCoordinator() override {
     if (wake_fd_ >= 0) ::close(wake_fd_);
@@ -74,11 +81,24 @@ class ZmqCoordinator final : public Coordinator, public Outbox {
       Configure(clients_, kClientSendHwm, kClientRecvHwm);
       clients_.set(zmq::sockopt::maxmsgsize, kClientMaxMessageBytes);
       Configure(workers_, kGroupSendHwm, kGroupRecvHwm);
+      Configure(admin_, kAdminSendHwm, kAdminRecvHwm);
+      admin_.set(zmq::sockopt::maxmsgsize, kAdminMaxMessageBytes);
     } catch (const zmq::error_t& e) {
       return absl::InternalError(absl::StrCat("configuring the sockets: ", e.what()));
     }
+    // CURVE on the client and admin sockets (auth/server_auth.h): the ZAP
+    // handler is bound before the sockets it guards; the worker socket stays
+    // plain (it lives inside the cluster's network).
+    auto started = auth::ServerAuth::Start(context_, {options_.curve_key, options_.client_keys, options_.admin_keys});
+    if (!started.ok()) return started.status();
+    auth_ = *std::move(started);
+    if (auto st = auth::ConfigureCurveServer(clients_, auth_.get(), auth::kClientDomain); !st.ok()) return st;
+    if (auto st = auth::ConfigureCurveServer(admin_, auth_.get(), auth::kAdminDomain); !st.ok()) return st;
     if (auto st = Bind(clients_, options_.listen, "client", client_endpoint_); !st.ok()) return st;
     if (auto st = Bind(workers_, options_.workers, "worker", worker_endpoint_); !st.ok()) return st;
+    if (!options_.admin.empty()) {
+      if (auto st = Bind(admin_, options_.admin, "admin", admin_endpoint_); !st.ok()) return st;
+    }
     workers_read_at_ = std::chrono::steady_clock::now();
     core_ = std::make_unique<CoordinatorCore>(options_, *model_, *this, workers_read_at_);
     return absl::OkStatus();
@@ -93,6 +113,7 @@ class ZmqCoordinator final : public Coordinator, public Outbox {
   }
   const std::string& client_endpoint() const override { return client_endpoint_; }
   const std::string& worker_endpoint() const override { return worker_endpoint_; }
+  const std::string& admin_endpoint() const override { return admin_endpoint_; }
 
   SendOutcome ToClient(std::string_view identity, bool delimiter, const proto::ClientReply& reply) override {
     payload_.clear();
@@ -103,6 +124,11 @@ class ZmqCoordinator final : public Coordinator, public Outbox {
     payload_.clear();
     message.SerializeToString(&payload_);
     return SendFrames(workers_, identity, false);
+  }
+  SendOutcome ToAdmin(std::string_view identity, bool delimiter, const proto::AdminReply& reply) override {
+    payload_.clear();
+    reply.SerializeToString(&payload_);
+    return SendFrames(admin_, identity, delimiter);
   }
 
  private:
@@ -186,16 +212,27 @@ class ZmqCoordinator final : public Coordinator, public Outbox {
       if (Clock::now() >= deadline) return;
     }
   }
+  void ReadAdmin() {
+    if (admin_endpoint_.empty()) return;
+    // Admin requests are few; a handful per pass keeps a flood of them from
+    // delaying the serving sockets.
+    for (int i = 0; i < 16 && ReceiveOne(admin_); ++i) core_->OnAdminMessage(views_, std::chrono::steady_clock::now());
+  }
 
   CoordinatorOptions options_;
   std::unique_ptr<Model> model_;
   zmq::context_t context_;
+  // Declared after the context so it goes first: its ZAP thread and socket
+  // must be gone before the context terminates. Null: no authentication.
+  std::unique_ptr<auth::ServerAuth> auth_;
   zmq::socket_t clients_;
   zmq::socket_t workers_;
+  zmq::socket_t admin_;  // bound only when options_.admin is set
   int wake_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::string client_endpoint_;
   std::string worker_endpoint_;
+  std::string admin_endpoint_;
   std::unique_ptr<CoordinatorCore> core_;
   // When the loop last found the group leaders' socket empty.
   std::chrono::steady_clock::time_point workers_read_at_;
@@ -217,12 +254,16 @@ absl::Status ZmqCoordinator::Run() {
   LOG(INFO) << "model " << core_->model_name() << " (fingerprint " << core_->fingerprint() << ")";
   LOG(INFO) << "listening on " << client_endpoint_ << " for clients and " << worker_endpoint_
             << " for group leaders";
+  if (!admin_endpoint_.empty()) LOG(INFO) << "admin socket on " << admin_endpoint_;
 
   zmq::pollitem_t items[] = {
       {workers_.handle(), 0, ZMQ_POLLIN, 0},
       {clients_.handle(), 0, ZMQ_POLLIN, 0},
       {nullptr, wake_fd_, ZMQ_POLLIN, 0},
+      {admin_.handle(), 0, ZMQ_POLLIN, 0},
   };
+  // The admin socket is polled only when bound.
+  const int n_items = admin_endpoint_.empty() ? 3 : 4;
   auto next_tick = Clock::now() + tick;
   views_.reserve(kMaxFrames + 1);
   try {
@@ -230,7 +271,7 @@ absl::Status ZmqCoordinator::Run() {
       const auto wait = std::max(std::chrono::milliseconds(0),
                                  std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - Clock::now()));
       try {
-        zmq::poll(items, 3, wait);
+        zmq::poll(items, n_items, wait);
       } catch (const zmq::error_t& e) {
         if (e.num() != EINTR) throw;
       }
@@ -242,6 +283,7 @@ absl::Status ZmqCoordinator::Run() {
       // slots queued requests wait for.
       ReadWorkers();
       ReadClients();
+      ReadAdmin();
       if (Clock::now() >= next_tick) {
         // Groups are judged on what they sent until just now, whatever the
         // client batch cost: read their socket again first.
@@ -256,10 +298,12 @@ absl::Status ZmqCoordinator::Run() {
     LOG(ERROR) << "event loop: " << e.what();
     clients_.close();
     workers_.close();
+    admin_.close();
     return absl::InternalError(absl::StrCat("coordinator event loop: ", e.what()));
   }
   clients_.close();
   workers_.close();
+  admin_.close();
   LOG(INFO) << "stopped";
   return absl::OkStatus();
 }
@@ -274,10 +318,11 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(const Coordinat
   if (options.queue_limit < 0 || options.record_limit < 0 || options.record_bytes < 0 ||
       options.default_max_tokens < 1 ||
       options.kv_tokens < 0 || options.heartbeat_timeout <= absl::ZeroDuration() ||
-      options.queue_timeout <= absl::ZeroDuration()) {
+      options.queue_timeout <= absl::ZeroDuration() || options.drain_timeout < absl::ZeroDuration() ||
+      options.reshard_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "coordinator options: queue and record limits, --record-bytes and --kv-tokens must be >= 0, the default "
-        "max tokens >= 1 and the timeouts > 0");
+        "max tokens >= 1, the heartbeat, queue and reshard timeouts > 0 and the drain timeout >= 0");
   }
   auto c = std::make_unique<ZmqCoordinator>(options, std::move(model));
   if (auto st = c->Init(); !st.ok()) return st;

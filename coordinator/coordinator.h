@@ -1,5 +1,5 @@
-// tessera-coordinator's server: two ROUTER sockets (clients, group leaders)
-// served by one thread's event loop over a CoordinatorCore.
+// tessera-coordinator's server: three ROUTER sockets (clients, group
+// leaders, admins) served by one thread's event loop over a CoordinatorCore.
 //
 //   auto c = Coordinator::Create(options, std::move(model));
 //   std::thread t([&] { (*c)->Run(); });   // serves until Stop()
@@ -19,9 +19,11 @@ namespace tessera {
 
 class Coordinator {
  public:
-  // Binds both endpoints (a port of "*" picks a free one). Errors: a model
+  // Binds the endpoints (a port of "*" picks a free one; no admin socket
+  // when options.admin is empty). Errors: a model
   // without a tokenizer, an endpoint that cannot be bound (the message names
-  // it).
+  // it), authentication asked for without usable key files (fail closed:
+  // coordinator_options.h).
   static absl::StatusOr<std::unique_ptr<Coordinator>> Create(const CoordinatorOptions& options,
                                                             std::unique_ptr<Model> model);
   virtual ~Coordinator() = default;
@@ -37,6 +39,7 @@ class Coordinator {
   // The endpoints actually bound (ZMQ_LAST_ENDPOINT).
   virtual const std::string& client_endpoint() const = 0;
   virtual const std::string& worker_endpoint() const = 0;
+  virtual const std::string& admin_endpoint() const = 0;  // empty without an admin socket
 };
 
 }  // namespace tessera

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/admin_text.h"
 #include "coordinator/frames.h"
 #include "coordinator/request_validator.h"
 #include "glog/logging.h"
@@ -70,12 +71,22 @@ void CoordinatorCore::OnClientMessage(std::span<const std::string_view> frames, 
     case proto::ClientRequest::kCancel:
       HandleCancel(from, request_.cancel(), now);
       break;
-    case proto::ClientRequest::kStatus:
+    case proto::ClientRequest::kStatus: {
       reply_.Clear();
       reply_.set_version(proto::PROTOCOL_VERSION_1);
-      *reply_.mutable_status() = Status(now);
+      proto::ClusterStatus* s = reply_.mutable_status();
+      *s = Status(now);
+      // Plans, device profiles, stage timings and rank memory describe the
+      // cluster's machines: the admin socket's status only (any client may
+      // ask this one).
+      for (proto::GroupStatus& g : *s->mutable_groups()) {
+        g.clear_plan();
+        g.clear_stages();
+        g.clear_ranks();
+      }
       Reply(from, reply_);
       break;
+    }
     default:
       break;  // ParseClientRequest refuses an empty oneof
   }
@@ -301,31 +312,41 @@ void CoordinatorCore::Retire(Request& r, proto::ClientReply& reply, bool record)
 }
 
 void CoordinatorCore::Dispatch(SteadyTime now) {
-  while (!queue_.empty()) {
-    Request& r = *requests_.at(queue_.Front());
+  // With no group serving nothing can start, and nothing is refused: a group
+  // that registers may hold it.
+  if (queue_.empty() || groups_.ReadyCount() == 0) return;
+  std::optional<uint64_t> next = queue_.Front();
+  int passed = 0;
+  while (next && passed < kDispatchScan) {
+    const uint64_t key = *next;
+    next = queue_.After(key);  // before `key` leaves the queue
+    Request& r = *requests_.at(key);
     const int64_t tokens = static_cast<int64_t>(r.prompt.size() + r.tokens.size());
-    std::optional<uint64_t> gid = groups_.Pick(tokens, r.remaining());
-    if (gid) {
-      queue_.PopFront();
+    if (std::optional<uint64_t> gid = groups_.Pick(tokens, r.remaining())) {
+      queue_.Remove(key);
       Start(r, *groups_.Find(*gid), now);
-      continue;
+    } else if (groups_.ReadyNowCanHold(tokens, r.remaining())) {
+      return;  // waits for a free slot, and so does everything behind it
+    } else if (groups_.ReadyGroupCanHold(tokens, r.remaining())) {
+      ++passed;  // only a group away for a rebalance holds it: it waits for that group, in its place
+    } else {
+      // No group could ever hold it (it was accepted while none was ready,
+      // or the group that could died): refused as a new request would be
+      // now, and not recorded (it never ran to an answer of its own).
+      queue_.Remove(key);
+      int64_t kv_blocks = 0;
+      int32_t block_size = 16;
+      groups_.LargestReadyKv(kv_blocks, block_size);
+      FinishError(r, proto::ERROR_INVALID_ARGUMENT,
+                  absl::StrCat("the request needs ", KvPositionsNeeded(tokens, r.remaining()),
+                               " KV positions (its prompt and the tokens it may still generate); no ready group "
+                               "can hold that many (the largest holds ",
+                               kv_blocks * block_size, "; shorten the prompt or lower max_tokens)"),
+                  /*recordable=*/false);
     }
-    // The head waits for a free slot, unless no ready group could ever hold
-    // it (it was accepted while none was ready, or the group that could
-    // died): then it would block everything behind it until its timeout.
-    // Refused as a new request would be now, and not recorded (it never
-    // ran to an answer of its own).
-    if (groups_.ReadyCount() == 0 || groups_.ReadyGroupCanHold(tokens, r.remaining())) return;
-    queue_.PopFront();
-    int64_t kv_blocks = 0;
-    int32_t block_size = 16;
-    groups_.LargestReadyKv(kv_blocks, block_size);
-    FinishError(r, proto::ERROR_INVALID_ARGUMENT,
-                absl::StrCat("the request needs ", KvPositionsNeeded(tokens, r.remaining()),
-                             " KV positions (its prompt and the tokens it may still generate); no ready group "
-                             "can hold that many (the largest holds ",
-                             kv_blocks * block_size, "; shorten the prompt or lower max_tokens)"),
-                /*recordable=*/false);
+    // A start that found its group gone requeued that group's sequences at
+    // the front; `next` is still queued (only running requests move).
+    if (next && !queue_.Contains(*next)) return;
   }
 }
 
@@ -370,7 +391,11 @@ void CoordinatorCore::Requeue(Request& r, SteadyTime now) {
 }
 
 void CoordinatorCore::Settle(SteadyTime now) {
-  if (!shutting_down_) Dispatch(now);
+  if (!shutting_down_) {
+    // Before Dispatch: a drain that ends here may requeue continuations.
+    AdvanceChanges(now);
+    Dispatch(now);
+  }
   retired_.clear();
 }
 
@@ -443,6 +468,13 @@ proto::ClusterStatus CoordinatorCore::Status(SteadyTime now) const {
     gs->set_heartbeat_age_s(std::chrono::duration<double>(now - g->last_heard).count());
     gs->set_completed(g->completed);
     gs->set_preemptions(g->preemptions);
+    *gs->mutable_plan() = g->plan;
+    gs->mutable_stages()->Add(g->stages.begin(), g->stages.end());
+    gs->mutable_ranks()->Add(g->ranks.begin(), g->ranks.end());
+    gs->set_admin_drained(g->admin_drained);
+    gs->set_plan_generation(g->plan_generation);
+    gs->set_rebalances_finished(g->rebalances_finished);
+    gs->set_last_rebalance(RebalanceText(*g, now));
   }
   s.set_queue_depth(static_cast<int32_t>(queue_.size()));
   s.set_queue_limit(static_cast<int32_t>(queue_.limit()));

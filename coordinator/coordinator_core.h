@@ -1,7 +1,8 @@
 // The coordinator's state machine, without sockets: client requests
 // (validate, answer from the record, admit, queue, route, stream, cancel),
-// group leaders (register and plan, ready, updates, heartbeats, death) and
-// the clock (heartbeat and queue timeouts). Messages leave through an
+// group leaders (register and plan, ready, updates, heartbeats, reshards,
+// death), admin requests (status, plans, rebalance, drain, remove) and the
+// clock (heartbeat, queue and drain timeouts). Messages leave through an
 // Outbox, whose answer tells whether the peer took it. Single-threaded: the
 // event loop (coordinator.h) owns it.
 #pragma once
@@ -25,6 +26,7 @@
 #include "model/model.h"
 #include "partition/cost_model.h"
 #include "proto/admin_api.pb.h"
+#include "proto/admin_service.pb.h"
 #include "proto/client_api.pb.h"
 #include "proto/worker_api.pb.h"
 
@@ -41,10 +43,17 @@ class Outbox {
   virtual ~Outbox() = default;
   virtual SendOutcome ToClient(std::string_view identity, bool delimiter, const proto::ClientReply& reply) = 0;
   virtual SendOutcome ToGroup(std::string_view identity, const proto::CoordinatorMessage& message) = 0;
+  // The admin socket: framed like the client socket (a REQ peer gets the
+  // delimiter back).
+  virtual SendOutcome ToAdmin(std::string_view identity, bool delimiter, const proto::AdminReply& reply) = 0;
 };
 
 class CoordinatorCore {
  public:
+  // Queued requests that only a group away for a rebalance can hold, passed
+  // by one Dispatch looking for work the ready groups can take (Dispatch).
+  static constexpr int kDispatchScan = 64;
+
   // `model` must outlive the core; only its config, tokenizer and tensor
   // shapes are read.
   CoordinatorCore(const CoordinatorOptions& options, const Model& model, Outbox& outbox, SteadyTime now);
@@ -53,7 +62,10 @@ class CoordinatorCore {
   // One message as a ROUTER received it (identity frame first).
   void OnClientMessage(std::span<const std::string_view> frames, SteadyTime now);
   void OnWorkerMessage(std::span<const std::string_view> frames, SteadyTime now);
-  // Heartbeat and queue timeouts; call it every few milliseconds.
+  // One message of the admin ROUTER (coordinator_admin.cc); every request
+  // gets one AdminReply, a malformed one an AdminError.
+  void OnAdminMessage(std::span<const std::string_view> frames, SteadyTime now);
+  // Heartbeat, queue and drain timeouts; call it every few milliseconds.
   // `heard_until`: every message the group leaders sent before it has been
   // handed to OnWorkerMessage (the event loop last found their socket empty
   // then). A group is judged by its silence up to that moment, not up to
@@ -96,6 +108,12 @@ class CoordinatorCore {
   // UNAVAILABLE).
   void FinishError(Request& r, proto::ErrorCode code, std::string_view message, bool recordable = true);
   void Retire(Request& r, proto::ClientReply& reply, bool record);
+  // Starts queued requests on ready groups, in queue order. A request that
+  // only a group away for a rebalance can hold keeps its place but does not
+  // hold up the ones behind it (up to kDispatchScan such are passed); the
+  // first one that a ready group could hold but has no free slot for stops
+  // the scan (FIFO among what can run). One no group could ever hold is
+  // refused.
   void Dispatch(SteadyTime now);
   void Start(Request& r, Group& g, SteadyTime now);
   void Settle(SteadyTime now);
@@ -110,6 +128,33 @@ class CoordinatorCore {
   void Reject(std::string_view identity, proto::ErrorCode code, const std::string& message);
   void SendToGroup(Group& g, const proto::CoordinatorMessage& message, SteadyTime now);
   void MarkDead(Group& g, std::string_view reason, SteadyTime now);
+  // Every sequence the coordinator gave `g` leaves it: a finished one is
+  // answered, the rest go to the front of the queue as continuations
+  // (oldest first). With `cancel_on_group` the group is told to stop them
+  // (it lives on); their late updates are dropped as unknown seqs.
+  void MoveSequencesOff(Group& g, bool cancel_on_group, SteadyTime now);
+
+  // Admin side (coordinator_admin.cc).
+  void HandleAdmin(const Peer& from, const proto::AdminRequest& request, SteadyTime now);
+  void AdminPlan(const proto::PlanRequest& request, bool diff, proto::AdminReply& reply);
+  void AdminRebalance(const proto::RebalanceRequest& request, SteadyTime now, proto::AdminReply& reply);
+  void AdminDrain(uint64_t group_id, bool drain, proto::AdminReply& reply);
+  void AdminRemove(uint64_t group_id, SteadyTime now, proto::AdminReply& reply);
+  // The live group `id`, or nullptr with an AdminError in `reply`.
+  Group* AdminGroup(uint64_t id, proto::AdminReply& reply);
+  // Moves every group's admin operation on: a drained group is resharded or
+  // removed; one past its drain deadline has its sequences moved first.
+  void AdvanceChanges(SteadyTime now);
+  void AdvanceChange(Group& g, SteadyTime now);
+  void HandleResharded(Group& g, const proto::Resharded& r, SteadyTime now);
+  // A rebalancing group whose plan is no longer known (no answer to
+  // Reshard in time, a Resharded of another epoch, one it cannot serve
+  // with): Shutdown, dead (`reason` ends up in last_rebalance), its
+  // requests run elsewhere.
+  void AbandonReshard(Group& g, const std::string& reason, SteadyTime now);
+  // Ends a rebalance: `outcome` becomes last_rebalance; the group serves
+  // again (drained if an admin drained it).
+  void EndRebalance(Group& g, std::string outcome);
 
   CoordinatorOptions options_;
   const Model& model_;
@@ -145,6 +190,8 @@ class CoordinatorCore {
   proto::ClientReply reply_;
   proto::WorkerMessage worker_message_;
   proto::CoordinatorMessage out_;
+  proto::AdminRequest admin_request_;
+  proto::AdminReply admin_reply_;
   std::string text_;
 };
 

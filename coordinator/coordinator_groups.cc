@@ -1,5 +1,5 @@
 // CoordinatorCore, the group leaders' side: registration and plans, Ready,
-// token updates, heartbeats and death.
+// token updates, heartbeats and death (Resharded: coordinator_admin.cc).
 #include <algorithm>
 #include <chrono>
 
@@ -65,12 +65,21 @@ void CoordinatorCore::OnWorkerMessage(std::span<const std::string_view> frames, 
       break;
     case proto::WorkerMessage::kHeartbeat: {
       const proto::Heartbeat& hb = worker_message_.heartbeat();
-      if (hb.group_id() == g->id && hb.epoch() == g->epoch) {
+      // While its ranks load a new plan the leader may still beat under the
+      // old epoch (it switches when they are done).
+      const bool current = hb.epoch() == g->epoch ||
+                           (g->state == proto::GROUP_RESHARDING && hb.epoch() + 1 == g->epoch);
+      if (hb.group_id() == g->id && current) {
         g->kv_blocks_free = hb.kv_blocks_free();
         g->preemptions = hb.preemptions();
+        g->stages.assign(hb.stages().begin(), hb.stages().end());
+        g->ranks.assign(hb.ranks().begin(), hb.ranks().end());
       }
       break;
     }
+    case proto::WorkerMessage::kResharded:
+      HandleResharded(*g, worker_message_.resharded(), now);
+      break;
     case proto::WorkerMessage::kUpdates:
       HandleUpdates(*g, worker_message_.updates(), now);
       break;
@@ -118,6 +127,8 @@ void CoordinatorCore::HandleRegister(std::string_view identity, const proto::Reg
     return;
   }
   Group& g = groups_.Add(std::string(identity), name, reg.tp(), reg.pp(), now);
+  g.plan = *plan;
+  g.profiles.assign(reg.profiles().begin(), reg.profiles().end());
   LOG(INFO) << "group " << name << " registered: tp " << g.tp << " x pp " << g.pp << ", id " << g.id;
   out_.Clear();
   out_.set_version(proto::PROTOCOL_VERSION_1);
@@ -151,7 +162,8 @@ void CoordinatorCore::HandleReady(Group& g, const proto::Ready& ready, SteadyTim
     MarkDead(g, "unusable Ready", now);
     return;
   }
-  g.state = proto::GROUP_READY;
+  // Drained while it was loading: it stays out of routing until undrained.
+  g.state = g.admin_drained ? proto::GROUP_DRAINING : proto::GROUP_READY;
   g.kv_blocks = ready.kv_blocks();
   g.kv_blocks_free = ready.kv_blocks();
   g.block_size = ready.block_size();
@@ -162,14 +174,22 @@ void CoordinatorCore::HandleReady(Group& g, const proto::Ready& ready, SteadyTim
             << " tokens per step";
 }
 
+namespace {
+
+// A group whose sequences run: ready, or draining (no new ones, the running
+// ones finish).
+bool Serving(const Group& g) { return g.state == proto::GROUP_READY || g.state == proto::GROUP_DRAINING; }
+
+}  // namespace
+
 void CoordinatorCore::HandleUpdates(Group& g, const proto::SequenceUpdates& updates, SteadyTime now) {
-  if (updates.group_id() != g.id || updates.epoch() != g.epoch || g.state != proto::GROUP_READY) {
+  if (updates.group_id() != g.id || updates.epoch() != g.epoch || !Serving(g)) {
     VLOG(1) << "group " << g.name << ": updates for group " << updates.group_id() << " epoch " << updates.epoch()
             << " dropped (group " << g.id << " epoch " << g.epoch << ")";
     return;
   }
   for (const proto::SequenceUpdate& u : updates.updates()) {
-    if (g.state != proto::GROUP_READY) break;  // a failed send declared it dead meanwhile
+    if (!Serving(g)) break;  // a failed send declared it dead meanwhile
     ApplyUpdate(g, u, now);
   }
 }
@@ -264,9 +284,20 @@ void CoordinatorCore::SendToGroup(Group& g, const proto::CoordinatorMessage& mes
 void CoordinatorCore::MarkDead(Group& g, std::string_view reason, SteadyTime now) {
   if (g.state == proto::GROUP_DEAD) return;
   groups_.MarkDead(g);
-  std::vector<uint64_t> seqs = inflight_.SeqsOfGroup(g.id);
+  if (g.change) {
+    if (g.change->kind == GroupChange::Kind::kRebalance) {
+      g.last_rebalance = absl::StrCat("abandoned: the group died (", std::string(reason), ")");
+      ++g.rebalances_finished;
+    }
+    g.change.reset();
+  }
   LOG(WARNING) << "group " << g.name << " (id " << g.id << ") dead: " << std::string(reason) << "; "
-               << seqs.size() << " running requests go back to the front of the queue";
+               << inflight_.SeqsOfGroup(g.id).size() << " running requests go back to the front of the queue";
+  MoveSequencesOff(g, /*cancel_on_group=*/false, now);
+}
+
+void CoordinatorCore::MoveSequencesOff(Group& g, bool cancel_on_group, SteadyTime now) {
+  std::vector<uint64_t> seqs = inflight_.SeqsOfGroup(g.id);
   // Requeued in the order they were accepted: the oldest ends up first.
   std::vector<std::pair<uint64_t, uint64_t>> by_key;  // (request key, seq)
   for (uint64_t seq : seqs) by_key.emplace_back(inflight_.Find(seq)->request, seq);
@@ -287,6 +318,16 @@ void CoordinatorCore::MarkDead(Group& g, std::string_view reason, SteadyTime now
   }
   g.running = 0;
   g.outstanding = 0;
+  if (!cancel_on_group) return;
+  // Sent after the books are settled: a failed send declares the group
+  // dead, which finds nothing left to move.
+  for (const auto& [key, seq] : by_key) {
+    if (g.state == proto::GROUP_DEAD) break;
+    out_.Clear();
+    out_.set_version(proto::PROTOCOL_VERSION_1);
+    out_.mutable_cancel()->set_seq(seq);
+    SendToGroup(g, out_, now);
+  }
 }
 
 }  // namespace tessera

@@ -48,7 +48,9 @@ void CoordinatorCore::Repoint(Request& r, const Peer& from, bool stream, SteadyT
 }
 
 void CoordinatorCore::AnswerFromRecord(const Peer& from, const proto::ClientReply& record, bool stream) {
-  if (record.has_result() && stream) {
+  // The tokens as one chunk first, as a live stream would have sent them
+  // (none for a result without tokens: a chunk is never empty).
+  if (record.has_result() && stream && record.result().tokens_size() > 0) {
     reply_.Clear();
     reply_.set_version(proto::PROTOCOL_VERSION_1);
     reply_.set_request_id(record.request_id());

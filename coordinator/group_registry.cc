@@ -5,6 +5,16 @@
 #include "coordinator/request_validator.h"
 
 namespace tessera {
+namespace {
+
+// Ready, or away only for a rebalance (it serves again when that ends),
+// and not drained by an admin (it serves again only when undrained).
+bool ServesSoon(const Group& g) {
+  return (g.state == proto::GROUP_READY || (g.change && g.change->kind == GroupChange::Kind::kRebalance)) &&
+         !g.admin_drained;
+}
+
+}  // namespace
 
 std::optional<uint64_t> PickGroup(std::span<const GroupLoad> groups, int64_t prompt_tokens, int64_t max_tokens) {
   const GroupLoad* best = nullptr;
@@ -85,6 +95,15 @@ std::optional<uint64_t> GroupRegistry::Pick(int64_t prompt_tokens, int64_t max_t
 
 bool GroupRegistry::ReadyGroupCanHold(int64_t prompt_tokens, int64_t max_tokens) const {
   for (const auto& [id, g] : groups_) {
+    if (ServesSoon(*g) && KvBlocksNeeded(prompt_tokens, max_tokens, g->block_size) <= g->kv_blocks) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool GroupRegistry::ReadyNowCanHold(int64_t prompt_tokens, int64_t max_tokens) const {
+  for (const auto& [id, g] : groups_) {
     if (g->state == proto::GROUP_READY && KvBlocksNeeded(prompt_tokens, max_tokens, g->block_size) <= g->kv_blocks) {
       return true;
     }
@@ -97,7 +116,7 @@ void GroupRegistry::LargestReadyKv(int64_t& kv_blocks, int32_t& block_size) cons
   block_size = 16;
   int64_t best_positions = 0;
   for (const auto& [id, g] : groups_) {
-    if (g->state != proto::GROUP_READY) continue;
+    if (!ServesSoon(*g)) continue;
     const int64_t positions = g->kv_blocks * g->block_size;
     if (positions > best_positions) {
       best_positions = positions;

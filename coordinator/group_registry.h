@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "coordinator/admission_queue.h"
 #include "proto/admin_api.pb.h"
+#include "proto/shard_plan.pb.h"
 
 namespace tessera {
 
@@ -24,14 +25,39 @@ namespace tessera {
 inline constexpr int64_t kMaxReadyKvBlocks = int64_t{1} << 40;
 inline constexpr int32_t kMaxReadyBlockSize = int32_t{1} << 20;
 
+// An admin operation under way on a group (coordinator_admin.cc): while it
+// lasts the group takes no new requests.
+struct GroupChange {
+  enum class Kind { kRebalance, kRemove };
+  // kDraining: waiting for the running sequences to finish (until
+  // `drain_deadline`); kResharding: Reshard sent, waiting for Resharded.
+  enum class Phase { kDraining, kResharding };
+  Kind kind = Kind::kRebalance;
+  Phase phase = Phase::kDraining;
+  proto::ShardPlan plan;  // kRebalance: the plan to switch to
+  SteadyTime started{};
+  SteadyTime drain_deadline{};
+  SteadyTime reshard_sent{};  // kResharding: when Reshard went out
+};
+
 struct Group {
   uint64_t id = 0;
   std::string name;      // the leader's name ("host:pid" unless --name)
   std::string identity;  // the leader's ROUTER identity
   proto::GroupState state = proto::GROUP_PLANNING;
-  uint64_t epoch = 1;    // bumped when the group is declared dead
+  uint64_t epoch = 1;    // bumped when the group is declared dead and at each reshard
   int32_t tp = 1;
   int32_t pp = 1;
+  proto::ShardPlan plan;                       // the plan it serves with
+  std::vector<proto::DeviceProfile> profiles;  // from Register, in group rank order
+  // Admin state: drained by `tessera admin drain` (no new requests until
+  // undrained), rebalances that took effect (1: the plan of registration),
+  // what the last rebalance did, and the operation under way.
+  bool admin_drained = false;
+  uint64_t plan_generation = 1;
+  uint64_t rebalances_finished = 0;  // ended in any way (GroupStatus.rebalances_finished)
+  std::string last_rebalance;
+  std::optional<GroupChange> change;
   // From Ready.
   int64_t kv_blocks = 0;
   int32_t block_size = 16;
@@ -40,6 +66,8 @@ struct Group {
   // From the last Heartbeat.
   int64_t kv_blocks_free = 0;
   int64_t preemptions = 0;
+  std::vector<proto::StageTiming> stages;
+  std::vector<proto::RankMemory> ranks;
   SteadyTime last_heard{};
   // The coordinator's books: sequences started and not seen finish, and
   // their outstanding work (see InflightEntry::outstanding()).
@@ -83,9 +111,14 @@ class GroupRegistry {
 
   std::optional<uint64_t> Pick(int64_t prompt_tokens, int64_t max_tokens);
   // Whether some ready group's whole KV cache holds the request (running
-  // sequences aside).
+  // sequences aside). A group away for a rebalance counts as ready here: it
+  // comes back, and a request only it can hold waits for it. One an admin
+  // drained does not count: nobody knows when it comes back.
   bool ReadyGroupCanHold(int64_t prompt_tokens, int64_t max_tokens) const;
-  // The largest KV cache of a ready group (0 blocks when none is ready).
+  // The same, counting only the groups serving now (READY).
+  bool ReadyNowCanHold(int64_t prompt_tokens, int64_t max_tokens) const;
+  // The largest KV cache of a ready (or rebalancing) group (0 blocks when
+  // none is).
   void LargestReadyKv(int64_t& kv_blocks, int32_t& block_size) const;
   std::vector<uint64_t> LiveIds() const;
   int ReadyCount() const;

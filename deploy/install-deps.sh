@@ -9,6 +9,7 @@ PACKAGES=(
   libgoogle-glog-dev libprotobuf-dev protobuf-compiler
   libopenmpi-dev openmpi-bin libzmq3-dev cppzmq-dev nlohmann-json3-dev
   gnuplot-nox
+  clang libclang-rt-14-dev
 )
 
 missing=()

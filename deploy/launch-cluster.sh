@@ -6,7 +6,7 @@
 #
 #   deploy/launch-cluster.sh --model models/m.gguf [--groups 2] [--tp 2] [--pp 1]
 #       [--threads 1] [--hostfile hosts] [--host ADDR] [--client-port 5555]
-#       [--worker-port 5556] [--run-dir run/cluster] [--build build]
+#       [--worker-port 5556] [--admin-port 5557] [--run-dir run/cluster] [--build build]
 #       [--coordinator-args "..."] [--worker-args "..."]
 #
 # With --hostfile every group's mpirun places its ranks on those hosts (the
@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MODEL="" GROUPS_N=2 TP=1 PP=1 THREADS=1 HOSTFILE="" HOST="" CLIENT_PORT=5555 WORKER_PORT=5556
+MODEL="" GROUPS_N=2 TP=1 PP=1 THREADS=1 HOSTFILE="" HOST="" CLIENT_PORT=5555 WORKER_PORT=5556 ADMIN_PORT=5557
 RUN_DIR=run/cluster BUILD=build COORD_ARGS="" WORKER_ARGS="" READY_TIMEOUT=${READY_TIMEOUT:-600}
 usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
@@ -30,6 +30,7 @@ while [ $# -gt 0 ]; do
     --host) HOST=$2; shift 2 ;;
     --client-port) CLIENT_PORT=$2; shift 2 ;;
     --worker-port) WORKER_PORT=$2; shift 2 ;;
+    --admin-port) ADMIN_PORT=$2; shift 2 ;;
     --run-dir) RUN_DIR=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     --coordinator-args) COORD_ARGS=$2; shift 2 ;;
@@ -57,9 +58,9 @@ MODEL_ABS=$(readlink -f "$MODEL")
 
 # shellcheck disable=SC2086  # the extra arguments are meant to split
 "$BUILD/coordinator/bin/tessera-coordinator" --model "$MODEL_ABS" --listen "tcp://*:$CLIENT_PORT" \
-  --workers "tcp://*:$WORKER_PORT" $COORD_ARGS >"$RUN_DIR/coordinator.log" 2>&1 &
+  --workers "tcp://*:$WORKER_PORT" --admin "tcp://127.0.0.1:$ADMIN_PORT" $COORD_ARGS >"$RUN_DIR/coordinator.log" 2>&1 &
 echo $! >"$RUN_DIR/coordinator.pid"
-echo "launch-cluster: coordinator (pid $!) on $CLIENT_EP, workers on tcp://$HOST:$WORKER_PORT; log $RUN_DIR/coordinator.log"
+echo "launch-cluster: coordinator (pid $!) on $CLIENT_EP, workers on tcp://$HOST:$WORKER_PORT, admin on tcp://127.0.0.1:$ADMIN_PORT (this host only); log $RUN_DIR/coordinator.log"
 
 for g in $(seq 0 $((GROUPS_N - 1))); do
   bash deploy/launch-group.sh --model "$MODEL_ABS" --coordinator "tcp://$HOST:$WORKER_PORT" --name "group-$g" \

@@ -4,7 +4,8 @@
 # cluster: a coordinator and two replica groups, each its own mpirun job (one
 # tensor parallel over 2 ranks, one pipeline parallel over 2 stages). Send it
 # prompts through the ZeroMQ client, print the streamed answers and the
-# cluster's status, and stop everything.
+# cluster's status, rebalance the pipeline group live (move its layer cut
+# while the cluster serves: `tessera admin`), and stop everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
@@ -15,12 +16,13 @@ MODEL=models/demo-small-f16.gguf
 ./build/client/tessera model info "$MODEL"
 
 RUN_DIR=run/quickstart
-CLIENT_PORT=${CLIENT_PORT:-5555} WORKER_PORT=${WORKER_PORT:-5556}
+CLIENT_PORT=${CLIENT_PORT:-5555} WORKER_PORT=${WORKER_PORT:-5556} ADMIN_PORT=${ADMIN_PORT:-5557}
 EP="tcp://127.0.0.1:$CLIENT_PORT"
+ADMIN="./build/client/tessera admin --coordinator tcp://127.0.0.1:$ADMIN_PORT"
 trap 'echo "== stopping the cluster"; bash deploy/stop-cluster.sh --run-dir "$RUN_DIR"' EXIT
 echo "== a coordinator and two replica groups: tp 2 x pp 1, and tp 1 x pp 2 (each its own mpirun job)"
 bash deploy/launch-cluster.sh --model "$MODEL" --groups 1 --tp 2 --pp 1 --run-dir "$RUN_DIR" \
-  --client-port "$CLIENT_PORT" --worker-port "$WORKER_PORT"
+  --client-port "$CLIENT_PORT" --worker-port "$WORKER_PORT" --admin-port "$ADMIN_PORT"
 # A second group joins the running coordinator.
 bash deploy/launch-group.sh --model "$MODEL" --coordinator "tcp://127.0.0.1:$WORKER_PORT" --name group-pp2 \
   --tp 1 --pp 2 --run-dir "$RUN_DIR"
@@ -43,3 +45,18 @@ done
 wait
 cat "$RUN_DIR"/answer-*.txt
 ./build/client/tessera status --coordinator "$EP"
+
+echo "== admin status: plans, per-stage step times, memory per rank"
+$ADMIN status
+PP2=$($ADMIN status | awk '$1 == "group" && $3 == "group-pp2" { print $2 }')
+# Stage 1's first layer under the running plan ("  1      [4,8)  ..."): move it by one.
+CUT=$($ADMIN status | awk '$1 == "group" { mine = ($3 == "group-pp2") } mine && $1 == "1" && $2 ~ /^\[/ { sub(/\[/, "", $2); sub(/,.*/, "", $2); print $2; exit }')
+NEW_CUT=$((CUT > 4 ? CUT - 1 : CUT + 1))
+echo "== live rebalance of group $PP2 (group-pp2): its layer cut moves from $CUT to $NEW_CUT while the cluster serves"
+./build/client/tessera generate --coordinator "$EP" --prompt "While it moves" -n 48 --no-stream \
+  >"$RUN_DIR/during-rebalance.txt" 2>&1 &
+$ADMIN plan diff --group "$PP2" --layers "0,$NEW_CUT,8"
+$ADMIN rebalance --group "$PP2" --layers "0,$NEW_CUT,8" --wait
+wait
+cat "$RUN_DIR/during-rebalance.txt"
+$ADMIN status

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "worker/stage_runner.h"
 
 namespace tessera {
@@ -25,9 +26,22 @@ class GroupLeader {
   // group is broken.
   absl::StatusOr<proto::StepResult> Collect();
   int in_flight() const { return static_cast<int>(pending_.size()); }
+  // How long Collect waits for a step's answer from the last stage (which
+  // includes every later stage's compute of it) before it calls the group
+  // broken: a stuck or dead rank whose job did not abort would otherwise
+  // keep the group's requests waiting while the heartbeat thread says it is
+  // alive. ZeroDuration (the default): the group communicator's default
+  // timeout. Set it above the longest honest step (a big prefill chunk
+  // through every stage).
+  void set_step_timeout(absl::Duration timeout) { step_timeout_ = timeout; }
   int pipeline_depth() const { return runner_.layout().pp; }
   // Tells every rank to finish. Steps still in flight are collected first.
   absl::Status Stop();
+  // Tells every other rank to switch to `plan`: each passes the step on and
+  // then joins the collective reshard (worker/reshard.h), which the caller
+  // runs on this rank next. FailedPrecondition while steps are in flight
+  // (collect them first: a step must not straddle the switch).
+  absl::Status SendReshard(const proto::ShardPlan& plan);
 
  private:
   struct Pending {
@@ -37,6 +51,7 @@ class GroupLeader {
   StageRunner& runner_;
   Communicator& group_;
   uint64_t next_step_id_ = 1;
+  absl::Duration step_timeout_ = absl::ZeroDuration();
   std::deque<Pending> pending_;
 };
 

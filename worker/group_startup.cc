@@ -104,6 +104,15 @@ absl::Status AgreeOnStatus(Communicator& group, const GroupLayout& layout, const
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> KvBlocksFor(int64_t kv_tokens, int64_t block_size) {
+  if (kv_tokens < 1 || kv_tokens > kMaxKvTokens) {
+    return absl::InvalidArgumentError(absl::StrCat("the plan's KV budget of ", kv_tokens,
+                                                   " positions is outside [1, 2^40]"));
+  }
+  if (block_size < 1) return absl::InvalidArgumentError(absl::StrCat("KV block size ", block_size));
+  return (kv_tokens + block_size - 1) / block_size;
+}
+
 absl::StatusOr<std::unique_ptr<GroupMember>> StartGroupMember(Communicator& world, const GroupOptions& options) {
   auto m = std::make_unique<GroupMember>();
   auto layout = ComputeLayout(world.rank(), world.size(), options.tp, options.pp);
@@ -191,10 +200,15 @@ absl::StatusOr<std::unique_ptr<GroupMember>> StartGroupMember(Communicator& worl
     KvCacheShape shape;
     shape.n_layers = m->shard->ranges.n_layers();
     shape.kv_dim = m->shard->ranges.n_kv_heads() * m->model->config.head_dim;
-    shape.n_blocks = (m->plan.kv_tokens() + shape.block_size - 1) / shape.block_size;
-    auto kv = KvCache::Create(shape);
-    if (kv.ok()) m->kv = *std::move(kv);
-    else shard_status = kv.status();
+    auto blocks = KvBlocksFor(m->plan.kv_tokens(), shape.block_size);
+    if (blocks.ok()) {
+      shape.n_blocks = *blocks;
+      auto kv = KvCache::Create(shape);
+      if (kv.ok()) m->kv = *std::move(kv);
+      else shard_status = kv.status();
+    } else {
+      shard_status = blocks.status();
+    }
   }
   if (auto s = AgreeOnStatus(group, m->layout, shard_status, "load its shard", timeout); !s.ok()) return s;
 
@@ -204,7 +218,8 @@ absl::StatusOr<std::unique_ptr<GroupMember>> StartGroupMember(Communicator& worl
     const proto::RankShard& rs = m->plan.ranks(m->layout.answer_rank() + t);
     vocab.push_back(VocabSlice{rs.vocab().begin(), rs.vocab().end()});
   }
-  m->runner = std::make_unique<StageRunner>(m->layout, group, m->comms.tp.get(), *m->executor, std::move(vocab));
+  m->runner = std::make_unique<StageRunner>(m->layout, group, m->comms.tp.get(), *m->executor, std::move(vocab),
+                                            m->shard->weight_bytes);
   return m;
 }
 

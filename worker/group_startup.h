@@ -68,6 +68,14 @@ struct GroupMember {
 // leader's profiles_json aside). Errors carry the failing rank and cause.
 absl::StatusOr<std::unique_ptr<GroupMember>> StartGroupMember(Communicator& world, const GroupOptions& options);
 
+// The largest KV budget a plan may ask for (positions): far beyond any real
+// one, and small enough that counting its blocks cannot overflow.
+inline constexpr int64_t kMaxKvTokens = int64_t{1} << 40;
+
+// Blocks of `block_size` positions that hold `kv_tokens`. A budget outside
+// [1, kMaxKvTokens] (a bad plan) is refused with InvalidArgument.
+absl::StatusOr<int64_t> KvBlocksFor(int64_t kv_tokens, int64_t block_size);
+
 // All-gathers each rank's status over `group`; returns the first failure as
 // "group rank R (stage S, tp T) could not <what>: <message>" on every rank.
 absl::Status AgreeOnStatus(Communicator& group, const GroupLayout& layout, const absl::Status& mine,

@@ -38,6 +38,27 @@ struct ShardRanges {
 ShardRanges WholeModel(const ModelConfig& config);
 ShardRanges RangesFromPlan(const proto::RankShard& rank);
 
+// Columns [begin, end) of the model matrix whose data starts at `source`,
+// copied out. Shared, so a shard made with `previous` (a reshard) reuses the
+// copy of an unchanged slice instead of copying it again.
+struct ColumnCopy {
+  const uint8_t* source = nullptr;
+  int64_t begin = 0, end = 0;
+  std::shared_ptr<const uint8_t[]> data;
+  int64_t bytes = 0;
+};
+
+// Bytes [begin, end) of the model's memory: its mapping, or the small
+// vectors (norms, biases) it loaded.
+struct ByteSpan {
+  uintptr_t begin = 0, end = 0;
+  int64_t size() const { return static_cast<int64_t>(end - begin); }
+};
+
+// The parts of `spans` that no span of `cover` covers.
+std::vector<ByteSpan> Uncovered(const std::vector<ByteSpan>& spans, const std::vector<ByteSpan>& cover);
+int64_t TotalBytes(const std::vector<ByteSpan>& spans);
+
 struct Shard {
   ShardRanges ranges;
   ModelConfig config;  // the whole model's
@@ -50,16 +71,32 @@ struct Shard {
   // range's rows; unused ones are empty views.
   ModelWeights weights;
   // The column-sliced copies the views above point into.
-  std::vector<std::unique_ptr<uint8_t[]>> owned;
+  std::vector<ColumnCopy> owned;
   int64_t owned_bytes = 0;
+  // What the shard reads of the model in place (row slices) or copies whole
+  // (norms, bias slices); one span per piece, none overlapping.
+  std::vector<ByteSpan> viewed;
   // Bytes of weights this rank reads: viewed rows plus owned copies.
   int64_t weight_bytes = 0;
+  // With MakeShard's `previous`: the part of weight_bytes that shard already
+  // held (copies shared with it, rows and vectors it read too); the rest,
+  // weight_bytes - kept_bytes, is what this rank loads anew.
+  int64_t kept_bytes = 0;
 };
 
 // Slices `model` (which must outlive the shard: row slices view its mapping).
 // Refuses ranges outside the model, a query range whose KV heads are not in
 // the KV range, and column slices of quantized matrices that do not start
-// and end on a block boundary.
-absl::StatusOr<std::unique_ptr<Shard>> MakeShard(const Model& model, const ShardRanges& ranges);
+// and end on a block boundary. `previous`, a shard of the same model this
+// rank still serves with (a live reshard builds the new shard beside it),
+// lends its column copies where the new shard needs the same slice (shared
+// ownership: either shard may be dropped first) and sets kept_bytes.
+absl::StatusOr<std::unique_ptr<Shard>> MakeShard(const Model& model, const ShardRanges& ranges,
+                                                 const Shard* previous = nullptr);
+
+// The bytes MakeShard(model, ranges, previous) allocates for column copies
+// it cannot share with `previous` (row slices are views and cost no new
+// memory): what a live reshard must find room for before it builds.
+int64_t NewColumnCopyBytes(const Model& model, const ShardRanges& ranges, const Shard* previous);
 
 }  // namespace tessera

@@ -5,6 +5,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "worker/rank_report.h"
+#include "worker/resident_memory.h"
 #include "worker/sampler.h"
 
 namespace tessera {
@@ -22,12 +24,39 @@ std::span<const std::byte> Bytes(const std::string& s) {
   return std::as_bytes(std::span<const char>(s.data(), s.size()));
 }
 
+// Steps that end a Serve loop: passed on, never run.
+bool EndsServing(const proto::GroupStep& step) { return step.stop() || !step.reshard_plan().empty(); }
+
 }  // namespace
 
 StageRunner::StageRunner(const GroupLayout& layout, Communicator& group, Communicator* tp, Executor& executor,
-                         std::vector<VocabSlice> last_stage_vocab)
-    : layout_(layout), group_(group), tp_(tp), executor_(executor), vocab_(std::move(last_stage_vocab)) {
+                         std::vector<VocabSlice> last_stage_vocab, int64_t weight_bytes)
+    : layout_(layout), group_(group), tp_(tp), executor_(&executor) {
+  Rebind(executor, std::move(last_stage_vocab), weight_bytes);
+}
+
+void StageRunner::Rebind(Executor& executor, std::vector<VocabSlice> last_stage_vocab, int64_t weight_bytes) {
+  executor_ = &executor;
+  vocab_ = std::move(last_stage_vocab);
+  max_vocab_slice_ = 0;
   for (const VocabSlice& v : vocab_) max_vocab_slice_ = std::max(max_vocab_slice_, v.end - v.begin);
+  weight_bytes_ = weight_bytes;
+  compute_seconds_ = 0.0;
+  steps_computed_ = 0;
+}
+
+proto::RankReport StageRunner::Report() const {
+  proto::RankReport r;
+  r.set_rank(layout_.group_rank);
+  r.set_stage(layout_.stage);
+  r.set_steps(steps_computed_);
+  r.set_compute_seconds(compute_seconds_);
+  r.set_resident_bytes(ResidentBytes());
+  r.set_weight_bytes(weight_bytes_);
+  const KvCacheShape& kv = executor_->kv_cache().shape();
+  // Keys and values, f32.
+  r.set_kv_bytes(2 * kv.n_layers * kv.n_blocks * kv.block_size * kv.kv_dim * static_cast<int64_t>(sizeof(float)));
+  return r;
 }
 
 absl::StatusOr<std::optional<proto::StepResult>> StageRunner::RunAsLeader(const proto::GroupStep& step) {
@@ -41,7 +70,7 @@ absl::StatusOr<std::optional<proto::StepResult>> StageRunner::RunAsLeader(const 
     if (auto s = tp_->Broadcast(send_buf_, 0); !s.ok()) return s;
   }
   std::optional<proto::StepResult> answer;
-  if (mine.stop()) {
+  if (EndsServing(mine)) {
     if (!layout_.last_stage()) {
       if (auto s = Forward(mine, {}); !s.ok()) return s;
     }
@@ -51,7 +80,7 @@ absl::StatusOr<std::optional<proto::StepResult>> StageRunner::RunAsLeader(const 
   return answer;
 }
 
-absl::Status StageRunner::Serve() {
+absl::StatusOr<ServeExit> StageRunner::Serve() {
   while (true) {
     proto::GroupStep step;
     if (layout_.first_stage()) {
@@ -77,9 +106,20 @@ absl::Status StageRunner::Serve() {
       return absl::DataLossError(
           absl::StrCat(layout_.Describe(), ": a step message of ", recv_buf_.size(), " bytes does not parse"));
     }
-    if (step.stop()) {
-      if (!layout_.last_stage()) return Forward(step, {});
-      return absl::OkStatus();
+    if (EndsServing(step)) {
+      // Passed on first: every later stage must hear it to join a reshard.
+      if (!layout_.last_stage()) {
+        if (auto s = Forward(step, {}); !s.ok()) return s;
+      }
+      ServeExit exit;
+      if (step.stop()) return exit;
+      exit.reshard = true;
+      if (!exit.plan.ParseFromString(step.reshard_plan())) {
+        exit.plan.Clear();
+        exit.plan_status = absl::DataLossError(
+            absl::StrCat("the plan of the reshard step (", step.reshard_plan().size(), " bytes) does not parse"));
+      }
+      return exit;
     }
     std::optional<proto::StepResult> answer;
     if (auto s = RunStep(step, &answer); !s.ok()) return s;
@@ -95,8 +135,9 @@ absl::Status StageRunner::RunStep(proto::GroupStep& step, std::optional<proto::S
     group_.ResetStats();
     if (tp_ != nullptr) tp_->ResetStats();
     compute_seconds_ = 0.0;
+    steps_computed_ = 0;
   }
-  for (int64_t seq : step.release()) executor_.kv_cache().Release(seq);
+  for (int64_t seq : step.release()) executor_->kv_cache().Release(seq);
 
   std::vector<SequenceChunk> chunks;
   int64_t n_tokens = 0;
@@ -105,7 +146,7 @@ absl::Status StageRunner::RunStep(proto::GroupStep& step, std::optional<proto::S
                                    c.start_pos(), c.want_logits()});
     n_tokens += c.tokens_size();
   }
-  const int64_t dim = executor_.config().dim;
+  const int64_t dim = executor_->config().dim;
   bool ran = false;
   if (step.error().empty() && !chunks.empty()) {
     if (!layout_.first_stage()) {
@@ -117,7 +158,7 @@ absl::Status StageRunner::RunStep(proto::GroupStep& step, std::optional<proto::S
       }
     }
     const auto start = std::chrono::steady_clock::now();
-    absl::Status s = executor_.RunStage(chunks, hidden_in_, &hidden_out_, &logits_);
+    absl::Status s = executor_->RunStage(chunks, hidden_in_, &hidden_out_, &logits_);
     compute_seconds_ += Seconds(start);
     if (!s.ok()) {
       if (!IsStepRefusal(s)) return s;
@@ -125,7 +166,13 @@ absl::Status StageRunner::RunStep(proto::GroupStep& step, std::optional<proto::S
       step.set_error_code(static_cast<int32_t>(s.code()));
     } else {
       ran = true;
+      ++steps_computed_;
     }
+  }
+  // Every tensor rank of the stage holds this step (refused or not), so the
+  // tp collective is safe here.
+  if (step.collect_reports()) {
+    if (auto s = GatherStageReports(tp_, Report(), &step); !s.ok()) return s;
   }
   if (!layout_.last_stage()) {
     return Forward(step, ran ? std::span<const float>(hidden_out_) : std::span<const float>());
@@ -134,6 +181,7 @@ absl::Status StageRunner::RunStep(proto::GroupStep& step, std::optional<proto::S
   result.set_step_id(step.step_id());
   result.set_error(step.error());
   result.set_error_code(step.error_code());
+  *result.mutable_reports() = step.reports();
   if (ran) {
     if (auto s = Sample(step, chunks, logits_, &result); !s.ok()) return s;
   }
@@ -150,8 +198,8 @@ absl::Status StageRunner::Forward(const proto::GroupStep& step, std::span<const 
 
 absl::Status StageRunner::Sample(const proto::GroupStep& step, std::span<const SequenceChunk> chunks,
                                  std::span<const float> logits, proto::StepResult* result) {
-  const int64_t local_vocab = executor_.ranges().n_vocab();
-  const int64_t vocab = executor_.config().vocab_size;
+  const int64_t local_vocab = executor_->ranges().n_vocab();
+  const int64_t vocab = executor_->config().vocab_size;
   std::vector<const proto::StepChunk*> rows;
   for (const proto::StepChunk& c : step.chunks()) {
     if (c.want_logits()) rows.push_back(&c);
@@ -189,7 +237,7 @@ absl::Status StageRunner::Sample(const proto::GroupStep& step, std::span<const S
     const size_t before = mine.size();
     std::span<const float> row =
         logits.subspan(i * static_cast<size_t>(local_vocab), static_cast<size_t>(local_vocab));
-    BestCandidates(row, static_cast<int32_t>(executor_.ranges().vocab_begin), offer[i], &mine);
+    BestCandidates(row, static_cast<int32_t>(executor_->ranges().vocab_begin), offer[i], &mine);
     mine.resize(before + static_cast<size_t>(offer[i]), Candidate{-INFINITY, -1});
   }
   const int ranks = tp_->size();

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "auth/key_files.h"
 #include "client/lib/client.h"
 #include "glog/logging.h"
 
@@ -53,6 +54,9 @@ class Connection {
     copts.endpoint = o_.coordinator;
     copts.reply_timeout = absl::Seconds(o_.connect_timeout_s);
     copts.max_attempts = 1;
+    auto keys = auth::LoadClientKeys(o_.server_key, o_.key);
+    if (!keys.ok()) return keys.status();
+    copts.curve = *std::move(keys);
     auto client = Client::Connect(copts);
     if (!client.ok()) return client.status();
     client_ = *std::move(client);

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "auth/key_files.h"
 #include "bench/load/level_runner.h"
 #include "bench/load/options.h"
 #include "bench/load/report.h"
@@ -33,6 +34,9 @@ absl::StatusOr<RunInfo> Probe(const BenchOptions& o) {
   copts.endpoint = o.coordinator;
   copts.reply_timeout = absl::Seconds(o.connect_timeout_s);
   copts.max_attempts = 1;
+  auto keys = auth::LoadClientKeys(o.server_key, o.key);
+  if (!keys.ok()) return keys.status();
+  copts.curve = *std::move(keys);
   auto client = Client::Connect(copts);
   if (!client.ok()) return client.status();  // names the endpoint and what is wrong with it
   const absl::Time deadline = absl::Now() + absl::Seconds(o.wait_ready_s);
@@ -46,7 +50,9 @@ absl::StatusOr<RunInfo> Probe(const BenchOptions& o) {
       }
       if (absl::IsDeadlineExceeded(status.status())) {
         return absl::UnavailableError(absl::StrCat("no answer from ", o.coordinator, " within ",
-                                                   o.connect_timeout_s, " s (is tessera-coordinator running?)"));
+                                                   o.connect_timeout_s,
+                                                   " s (is tessera-coordinator running? if it uses CURVE, check "
+                                                   "--server-key/--key)"));
       }
       return absl::UnavailableError(
           absl::StrCat("no answer from ", o.coordinator, ": ", std::string(status.status().message())));

@@ -109,6 +109,11 @@ void RegisterOptions(CLI::App& app, BenchOptions& o) {
   app.add_option("--json", o.json, "Write every statistic and the options to this JSON file");
   app.add_option("--plot", o.plot, "Write a PNG (gnuplot): output tok/s and TTFT/TPOT p50 against concurrency");
   app.add_option("--label", o.label, "A name for this run in the table, JSON and plot");
+  app.add_option("--server-key", o.server_key,
+                 "The coordinator's public key (NAME.key or the Z85 key), for one started with --curve-key")
+      ->envname("TESSERA_SERVER_KEY");
+  app.add_option("--key", o.key, "This client's secret key file (NAME.key_secret), listed by the coordinator")
+      ->envname("TESSERA_KEY");
 }
 
 absl::Status ValidateOptions(const BenchOptions& o) {

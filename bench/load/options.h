@@ -29,6 +29,10 @@ absl::StatusOr<std::vector<int>> ParseIntList(const std::string& text);
 
 struct BenchOptions {
   std::string coordinator = "tcp://127.0.0.1:5555";
+  // CURVE (both or neither): the coordinator's public key (file or Z85) and
+  // this client's secret key file, as for `tessera generate`.
+  std::string server_key;
+  std::string key;
   std::vector<int> concurrency = {1, 2, 4, 8, 16};
   int requests = 0;  // per level; 0: RequestsPerLevel's default
   int warmup = 0;    // unrecorded requests before each level

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "auth/curve_socket.h"
 
 namespace tessera::client_internal {
 namespace {
@@ -26,13 +27,17 @@ int ClampMs(absl::Duration d) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Channel>> Channel::Open(zmq::context_t& context, const std::string& endpoint,
-                                                       absl::Duration send_timeout) {
+                                                       absl::Duration send_timeout,
+                                                       const auth::CurveClientKeys& curve) {
   try {
     zmq::socket_t socket(context, zmq::socket_type::dealer);
     socket.set(zmq::sockopt::linger, kLingerMs);
     socket.set(zmq::sockopt::sndhwm, kSendHwm);
     socket.set(zmq::sockopt::rcvhwm, kReceiveHwm);
     socket.set(zmq::sockopt::sndtimeo, ClampMs(send_timeout));
+    if (auto st = auth::ConfigureCurveClientSocket(socket, curve); !st.ok()) {
+      return absl::InvalidArgumentError(st.message());
+    }
     socket.connect(endpoint);
     return std::unique_ptr<Channel>(new Channel(std::move(socket), endpoint));
   } catch (const zmq::error_t& e) {

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "auth/curve_keys.h"
 #include "proto/client_api.pb.h"
 #include "zmq.hpp"
 
@@ -18,9 +19,11 @@ namespace tessera::client_internal {
 class Channel {
  public:
   // Connects (without waiting for the peer: messages queue until it is
-  // there). InvalidArgument for an endpoint ZeroMQ cannot parse.
+  // there), with CURVE when `curve` is set. InvalidArgument for an endpoint
+  // ZeroMQ cannot parse or unusable keys.
   static absl::StatusOr<std::unique_ptr<Channel>> Open(zmq::context_t& context, const std::string& endpoint,
-                                                       absl::Duration send_timeout);
+                                                       absl::Duration send_timeout,
+                                                       const auth::CurveClientKeys& curve);
 
   // Unavailable when the send queue stays full for the send timeout.
   absl::Status Send(const proto::ClientRequest& request);

@@ -37,6 +37,7 @@ class ClientImpl final : public Client {
     if (options_.reply_timeout <= absl::ZeroDuration()) {
       return absl::InvalidArgumentError("reply_timeout must be positive");
     }
+    if (auto st = auth::CheckClientKeys(options_.curve); !st.ok()) return st;
     try {
       context_ = std::make_unique<zmq::context_t>(1);
     } catch (const zmq::error_t& e) {
@@ -64,7 +65,7 @@ class ClientImpl final : public Client {
   absl::Status Reconnect(bool keep_previous = false) {
     previous_ = keep_previous ? std::move(channel_) : nullptr;
     channel_.reset();
-    auto channel = Channel::Open(*context_, options_.endpoint, options_.reply_timeout);
+    auto channel = Channel::Open(*context_, options_.endpoint, options_.reply_timeout, options_.curve);
     if (!channel.ok()) return channel.status();
     channel_ = *std::move(channel);
     return absl::OkStatus();

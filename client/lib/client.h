@@ -38,6 +38,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "auth/curve_keys.h"
 #include "proto/client_api.pb.h"
 
 namespace tessera {
@@ -54,6 +55,11 @@ struct ClientOptions {
   // handler sets a flag, this reads it.
   std::function<bool()> interrupted;
   absl::Duration cancel_grace = absl::Seconds(2);
+  // CURVE, for a coordinator started with --curve-key: its public key and
+  // this client's key pair (auth/key_files.h reads them from files). Empty:
+  // plain TCP. A client the coordinator does not let in gets no answer at
+  // all (its tries time out), so a wrong key looks like a silent server.
+  auth::CurveClientKeys curve;
 };
 
 class Client {

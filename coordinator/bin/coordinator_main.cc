@@ -1,9 +1,11 @@
 // tessera-coordinator: the front queue in front of the replica groups.
 //
-//   tessera-coordinator --model M.gguf --listen tcp://*:5555 --workers tcp://*:5556
+//   tessera-coordinator --model M.gguf --listen tcp://*:5555 --workers tcp://*:5556 --admin tcp://127.0.0.1:5557
 //
 // Clients (tessera generate --coordinator, the client library) connect to
-// --listen; group leaders (tessera-worker --coordinator) to --workers.
+// --listen; group leaders (tessera-worker --coordinator) to --workers;
+// administrators (tessera admin) to --admin, which listens on loopback
+// unless told otherwise.
 // SIGINT/SIGTERM: groups get Shutdown, waiting clients ERROR_UNAVAILABLE,
 // exit 0.
 #include <csignal>
@@ -32,11 +34,18 @@ int main(int argc, char** argv) {
   tessera::CoordinatorOptions options;
   int64_t heartbeat_timeout_ms = 10000;
   int64_t queue_timeout_ms = 60000;
+  int64_t drain_timeout_ms = 30000;
+  int64_t reshard_timeout_ms = 600000;
   bool verbose = false;
   app.add_option("-m,--model", model_path, "The .gguf model the groups serve (its tokenizer is used here)")
       ->required();
   app.add_option("--listen", options.listen, "Client endpoint (ROUTER)")->capture_default_str();
   app.add_option("--workers", options.workers, "Group leader endpoint (ROUTER)")->capture_default_str();
+  app.add_option("--admin", options.admin,
+                 "Admin endpoint (ROUTER, for `tessera admin`); \"\" turns it off. Loopback by default: admin "
+                 "commands drain and remove groups, so bind it to another address only with CURVE on "
+                 "(--curve-key, --admin-keys)")
+      ->capture_default_str();
   app.add_option("--queue-limit", options.queue_limit,
                  "Requests waiting for a group before new ones are answered BUSY")
       ->capture_default_str()
@@ -64,6 +73,24 @@ int main(int argc, char** argv) {
                  "A request no group took within this long is answered UNAVAILABLE")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
+  app.add_option("--drain-timeout-ms", drain_timeout_ms,
+                 "How long a rebalance or remove lets a group's running requests finish before the rest move "
+                 "to other groups")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 32));
+  app.add_option("--reshard-timeout-ms", reshard_timeout_ms,
+                 "How long a group may take to load a new plan and answer; past it the group is shut down and "
+                 "declared dead, and its requests run elsewhere (its heartbeats alone do not keep it)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
+  app.add_option("--curve-key", options.curve_key,
+                 "This coordinator's secret key file (NAME.key_secret from `tessera keygen`): turns on CURVE "
+                 "encryption and authentication on the client and admin sockets (the worker socket stays plain); "
+                 "needs --client-keys and --admin-keys");
+  app.add_option("--client-keys", options.client_keys,
+                 "Public keys (one per line, optional label after it, '#' comments) let in on the client socket");
+  app.add_option("--admin-keys", options.admin_keys,
+                 "Public keys let in on the admin socket (a separate list: client keys do not open it)");
   app.add_flag("-v,--verbose", verbose, "Log every request and dropped message");
   CLI11_PARSE(app, argc, argv);
 
@@ -72,6 +99,8 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   options.heartbeat_timeout = absl::Milliseconds(heartbeat_timeout_ms);
   options.queue_timeout = absl::Milliseconds(queue_timeout_ms);
+  options.drain_timeout = absl::Milliseconds(drain_timeout_ms);
+  options.reshard_timeout = absl::Milliseconds(reshard_timeout_ms);
 
   auto model = tessera::LoadModel(model_path);
   if (!model.ok()) {

@@ -17,12 +17,12 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "auth/curve_socket.h"
+#include "auth/key_files.h"
 #include "client/lib/client.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "model/model.h"
-#include "worker/executor.h"
-#include "worker/generate.h"
-#include "worker/kv_cache.h"
+#include "tests/e2e/reference_run.h"
 #include "zmq.hpp"
 
 namespace tessera {
@@ -39,43 +39,6 @@ int g_failures = 0;
       std::fprintf(stderr, "\n");                           \
     }                                                       \
   } while (0)
-
-struct Expected {
-  std::vector<int32_t> tokens;  // without a final EOS
-  bool eos = false;
-  std::string text;
-};
-
-// What `tessera generate --model` would print and produce for the request.
-Expected SingleRank(const Model& m, Backend& backend, const proto::GenerateRequest& r) {
-  std::vector<int32_t> prompt(r.prompt_tokens().begin(), r.prompt_tokens().end());
-  if (!r.prompt().empty()) prompt = m.tokenizer->Encode(r.prompt(), m.tokenizer->add_bos());
-  KvCacheShape shape;
-  shape.n_layers = m.config.n_layers;
-  shape.kv_dim = m.config.kv_dim();
-  const int64_t positions = static_cast<int64_t>(prompt.size()) + r.max_tokens();
-  shape.n_blocks = (positions + shape.block_size - 1) / shape.block_size;
-  auto kv = KvCache::Create(shape);
-  Executor executor(m, backend, **kv);
-  GenerateOptions o;
-  o.max_tokens = r.max_tokens();
-  o.stop_at_eos = !r.ignore_eos();
-  const float top_p = r.sampling().top_p() > 0.0f ? r.sampling().top_p() : 1.0f;
-  o.sampling = SamplingParams{r.sampling().temperature(), r.sampling().top_k(), top_p, r.sampling().seed()};
-  auto result = Generate(executor, prompt, o);
-  Expected e;
-  if (!result.ok()) {
-    std::fprintf(stderr, "single-rank run failed: %s\n", result.status().ToString().c_str());
-    std::exit(2);
-  }
-  e.tokens = result->tokens;
-  e.eos = result->stopped_at_eos;
-  if (e.eos) e.tokens.pop_back();
-  StreamDecoder decoder(*m.tokenizer);
-  for (int32_t t : e.tokens) e.text += decoder.Push(t);
-  e.text += decoder.Finish();
-  return e;
-}
 
 std::vector<proto::GenerateRequest> MixedRequests(int n, int64_t vocab, uint64_t seed) {
   static const char* kTexts[] = {"Once upon a time", "The", "A long time ago in a village by the sea there lived",
@@ -316,12 +279,13 @@ void CheckOverload(Client& client, const proto::ClusterStatus& st, int n) {
   CHECK_THAT(busy > 0, "no BUSY answer: the overload did not overload (raise the count or lower --queue-limit)");
 }
 
-void CheckMalformed(const std::string& endpoint, Client& client) {
+void CheckMalformed(const ClientOptions& co, Client& client) {
   zmq::context_t ctx;
   zmq::socket_t raw(ctx, zmq::socket_type::dealer);
   raw.set(zmq::sockopt::linger, 0);
   raw.set(zmq::sockopt::rcvtimeo, 5000);
-  raw.connect(endpoint);
+  CHECK_THAT(auth::ConfigureCurveClientSocket(raw, co.curve).ok(), "CURVE options on the raw socket");
+  raw.connect(co.endpoint);
   const std::string garbage = "\xff\x00not a protobuf at all\x13\x37";
   raw.send(zmq::buffer(garbage), zmq::send_flags::none);
   zmq::message_t reply;
@@ -346,6 +310,9 @@ int Main(int argc, char** argv) {
   app.add_option("--model", model_path)->required();
   app.add_option("--requests", requests);
   app.add_option("--overload", overload);
+  std::string server_key, key;  // CURVE: as `tessera generate --server-key --key`
+  app.add_option("--server-key", server_key);
+  app.add_option("--key", key);
   CLI11_PARSE(app, argc, argv);
 
   auto model = LoadModel(model_path);
@@ -357,6 +324,12 @@ int Main(int argc, char** argv) {
   ClientOptions co;
   co.endpoint = endpoint;
   co.reply_timeout = absl::Seconds(120);
+  auto keys = auth::LoadClientKeys(server_key, key);
+  if (!keys.ok()) {
+    std::fprintf(stderr, "%s\n", keys.status().ToString().c_str());
+    return 2;
+  }
+  co.curve = *std::move(keys);
   auto client = Client::Connect(co);
   if (!client.ok()) {
     std::fprintf(stderr, "%s\n", client.status().ToString().c_str());
@@ -369,7 +342,7 @@ int Main(int argc, char** argv) {
   }
   CheckConcurrent(**client, **model, *backend, requests);
   CheckCancelAndDisconnect(co);
-  CheckMalformed(endpoint, **client);
+  CheckMalformed(co, **client);
   CheckOverload(**client, *st, overload);
   auto idle = WaitForIdle(**client, absl::Seconds(30));
   CHECK_THAT(idle.has_value(), "the cluster did not return to idle");

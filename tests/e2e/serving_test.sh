@@ -24,7 +24,8 @@ trap cleanup EXIT
 for attempt in 1 2 3 4 5; do
   CPORT=$((20000 + RANDOM % 20000)); WPORT=$((CPORT + 1))
   "$BUILD/coordinator/bin/tessera-coordinator" --model "$MODEL" --listen "tcp://127.0.0.1:$CPORT" \
-    --workers "tcp://127.0.0.1:$WPORT" --queue-limit 16 >"$WORK/coordinator.log" 2>&1 &
+    --workers "tcp://127.0.0.1:$WPORT" --admin "tcp://127.0.0.1:$((CPORT + 2))" --queue-limit 16 \
+    >"$WORK/coordinator.log" 2>&1 &
   COORD=$!
   sleep 1
   kill -0 $COORD 2>/dev/null && break

@@ -16,8 +16,9 @@ namespace tessera {
   std::fprintf(stderr, "tessera-worker: %s\n", why.c_str());
   if (why.find("DEADLINE_EXCEEDED") != std::string::npos) {
     std::fprintf(stderr,
-                 "tessera-worker: a peer that computes one step for longer than --timeout-ms looks dead too; "
-                 "raise --timeout-ms for large models or long prompts\n");
+                 "tessera-worker: a peer that computes one step for longer than --timeout-ms (or a step that "
+                 "takes longer than --step-timeout-ms) looks dead too; raise them for large models or long "
+                 "prompts\n");
   }
   std::fflush(stderr);
   MPI_Abort(MPI_COMM_WORLD, 1);

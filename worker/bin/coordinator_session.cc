@@ -5,10 +5,12 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "model/model_fingerprint.h"
 #include "partition/partitioner.h"
 #include "worker/bin/abort_job.h"
 #include "worker/leader_service.h"
+#include "worker/reshard.h"
 
 namespace tessera {
 namespace {
@@ -87,8 +89,24 @@ int CoordinatorSession::Serve(GroupMember& m) {
   limits.max_sequences = args_.max_sequences;
   limits.max_batch_tokens = args_.max_batch_tokens;
   limits.prefill_chunk = args_.prefill_chunk;
-  const LeaderServiceOptions o = ServiceOptionsFor(m, limits, group_id_, epoch_);
+  LeaderServiceOptions o = ServiceOptionsFor(m, limits, group_id_, epoch_);
+  o.report_period = absl::Milliseconds(args_.heartbeat_ms);
+  o.reshard = [this, &m, faults = ReshardFaultsFromEnvironment()](
+                  const proto::ShardPlan& plan) -> absl::StatusOr<ReshardOutcome> {
+    Say("resharding: every rank loads its part of the new plan");
+    auto outcome = ReshardMember(m, plan, absl::Milliseconds(args_.reshard_timeout_ms), faults);
+    if (!outcome.ok()) return outcome;
+    if (outcome->status.ok()) {
+      Say(absl::StrFormat("resharded in %.2f s: %.1f MiB loaded, %.1f MiB kept, %d KV blocks", outcome->seconds,
+                          outcome->loaded_bytes / 1048576.0, outcome->kept_bytes / 1048576.0, outcome->kv_blocks));
+      if (args_.show_plan) std::fputs(FormatPlan(m.plan).c_str(), stderr);
+    } else {
+      Say(absl::StrCat("reshard rolled back, serving the old plan: ", std::string(outcome->status.message())));
+    }
+    return outcome;
+  };
   GroupLeader leader(*m.runner, *m.comms.group);
+  leader.set_step_timeout(absl::Milliseconds(args_.step_timeout_ms));
   auto stop = [&] {
     absl::Status s = leader.Stop();
     if (!s.ok()) AbortJob(absl::StrCat(m.layout.Describe(), ": stopping: ", s.ToString()));

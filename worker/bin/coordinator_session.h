@@ -1,6 +1,6 @@
 // tessera-worker's coordinator mode, on a group's leader: registers the group
 // (the plan source of its startup), reports Ready or StartupFailed, then
-// serves the coordinator's sequences until it says Shutdown.
+// serves the coordinator's sequences (and reshards) until it says Shutdown.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +23,8 @@ struct CoordinatorArgs {
   int64_t max_batch_tokens = 512;
   int64_t prefill_chunk = 256;
   int64_t heartbeat_ms = 1000;
+  int64_t reshard_timeout_ms = 300000;  // how long ranks wait for each other's new shards in a reshard
+  int64_t step_timeout_ms = 120000;  // --step-timeout-ms: GroupLeader::set_step_timeout
   bool show_plan = false;
 };
 

@@ -9,8 +9,15 @@
 // Without it (standalone) each group partitions the model itself and its
 // leader generates from --prompt: group 0's leader prints the text exactly
 // as `tessera generate` does, then a line of figures.
+//
+// A coordinator's Reshard switches every rank of a group to a new plan live
+// (worker/reshard.h); --startup-timeout-ms bounds the ranks' wait for each
+// other's new shards. Test hook: with TESSERA_TEST_RESHARD_FAIL_RANK=R in the
+// environment, group rank R fails to load every new shard, so the e2e tests
+// can see a rebalance roll back.
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -26,6 +33,7 @@
 #include "worker/group_generate.h"
 #include "worker/device_probe.h"
 #include "worker/group_startup.h"
+#include "worker/reshard.h"
 #include "worker/resident_memory.h"
 
 namespace tessera {
@@ -45,6 +53,7 @@ struct Args {
   std::string profiles;
   int64_t kv_tokens = 0;
   int64_t timeout_ms = 30000;
+  int64_t step_timeout_ms = 120000;
   std::string isa;
   bool show_plan = false;
   bool report_memory = false;
@@ -63,6 +72,7 @@ int RunLeader(const Args& a, GroupMember& m) {
   const bool speaks = m.layout.group == 0;
   if (a.show_plan && speaks) std::fprintf(stderr, "%s", FormatPlan(m.plan).c_str());
   GroupLeader leader(*m.runner, *m.comms.group);
+  leader.set_step_timeout(absl::Milliseconds(a.step_timeout_ms));
   GroupRequest req;
   req.seq_id = 1;
   req.prompt = model.tokenizer->Encode(a.prompt, model.tokenizer->add_bos());
@@ -166,6 +176,8 @@ int Run(const Args& a, MpiRuntime& mpi) {
     c.max_batch_tokens = a.max_batch_tokens;
     c.prefill_chunk = a.prefill_chunk;
     c.heartbeat_ms = a.heartbeat_ms;
+    c.reshard_timeout_ms = a.startup_timeout_ms;
+    c.step_timeout_ms = a.step_timeout_ms;
     c.show_plan = a.show_plan;
     session = std::make_unique<CoordinatorSession>(c);
     // Answer before the other ranks stop waiting for the plan, so they hear
@@ -180,16 +192,27 @@ int Run(const Args& a, MpiRuntime& mpi) {
     return 1;
   }
   GroupMember& m = **member;
-  m.comms.group->set_default_timeout(absl::Milliseconds(a.timeout_ms));
-  if (m.comms.tp) m.comms.tp->set_default_timeout(absl::Milliseconds(a.timeout_ms));
+  // No wait inside a step can honestly outlast the whole step.
+  const absl::Duration peer_timeout = absl::Milliseconds(std::min(a.timeout_ms, a.step_timeout_ms));
+  m.comms.group->set_default_timeout(peer_timeout);
+  if (m.comms.tp) m.comms.tp->set_default_timeout(peer_timeout);
   LOG(INFO) << m.layout.Describe() << ": " << m.shard->ranges.DebugString() << ", "
             << m.shard->weight_bytes / (1 << 20) << " MiB of weights";
 
   int rc = 0;
   if (m.layout.leader()) {
     rc = session ? session->Serve(m) : RunLeader(a, m);
-  } else if (auto s = m.runner->Serve(); !s.ok()) {
-    AbortJob(absl::StrCat(m.layout.Describe(), ": ", s.ToString()));
+  } else {
+    // Serves until a stop; a reshard step means: switch plans with the whole
+    // group (or roll back with it), then serve on.
+    const ReshardFaults faults = ReshardFaultsFromEnvironment();
+    while (true) {
+      auto exit = m.runner->Serve();
+      if (!exit.ok()) AbortJob(absl::StrCat(m.layout.Describe(), ": ", exit.status().ToString()));
+      if (!exit->reshard) break;
+      auto outcome = ReshardMember(m, *exit, absl::Milliseconds(a.startup_timeout_ms), faults);
+      if (!outcome.ok()) AbortJob(absl::StrCat(m.layout.Describe(), ": resharding: ", outcome.status().ToString()));
+    }
   }
   if (a.report_memory) {
     auto report = GatherResidentMemory(*m.comms.group, m.layout, m.plan, baseline_rss);
@@ -242,6 +265,12 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--timeout-ms", a.timeout_ms, "How long a rank waits for a peer before calling it dead")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{3600000}));
+  app.add_option("--step-timeout-ms", a.step_timeout_ms,
+                 "How long the leader waits for a step's answer (every stage's compute of it) before it calls "
+                 "the group broken and ends the job; also caps --timeout-ms while serving. Keep it above the "
+                 "longest honest step (a --prefill-chunk of prompt through every stage of a big model); ranks "
+                 "waiting for the next step wait without limit")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{3600000}));
   app.add_option("--isa", a.isa, "Force a kernel path: scalar, avx2 or avx2-vnni")
       ->check(CLI::IsMember({"scalar", "avx2", "avx2-vnni"}));
   app.add_flag("--show-plan", a.show_plan, "Print the shard plan (stderr)");
@@ -257,7 +286,8 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-ms", a.heartbeat_ms, "Heartbeat period to the coordinator")
       ->capture_default_str()->check(CLI::Range(int64_t{10}, int64_t{600000}));
   app.add_option("--startup-timeout-ms", a.startup_timeout_ms,
-                 "How long ranks wait for each other (and the leader for its plan) while starting")
+                 "How long ranks wait for each other (and the leader for its plan) while starting, and for "
+                 "each other's new shards in a reshard")
       ->capture_default_str()->check(CLI::Range(int64_t{100}, int64_t{3600000}));
   int rc = 0;
   try {

@@ -20,22 +20,29 @@ struct Sent {
   std::string to;
   proto::ClientReply reply;           // to a client
   proto::CoordinatorMessage message;  // to a group
+  proto::AdminReply admin;            // to an admin
 };
 
 class RecordingOutbox : public Outbox {
  public:
   SendOutcome ToClient(std::string_view identity, bool, const proto::ClientReply& reply) override {
     if (gone.count(std::string(identity))) return SendOutcome::kUnreachable;
-    clients.push_back({std::string(identity), reply, {}});
+    clients.push_back({std::string(identity), reply, {}, {}});
     return SendOutcome::kSent;
   }
   SendOutcome ToGroup(std::string_view identity, const proto::CoordinatorMessage& message) override {
     if (gone.count(std::string(identity))) return SendOutcome::kUnreachable;
-    groups.push_back({std::string(identity), {}, message});
+    groups.push_back({std::string(identity), {}, message, {}});
+    return SendOutcome::kSent;
+  }
+  SendOutcome ToAdmin(std::string_view identity, bool, const proto::AdminReply& reply) override {
+    if (gone.count(std::string(identity))) return SendOutcome::kUnreachable;
+    admins.push_back({std::string(identity), {}, {}, reply});
     return SendOutcome::kSent;
   }
   std::vector<Sent> clients;
   std::vector<Sent> groups;
+  std::vector<Sent> admins;
   std::set<std::string> gone;  // identities whose sends fail (unreachable)
 };
 

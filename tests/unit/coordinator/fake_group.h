@@ -32,10 +32,14 @@ struct FakeGroupOptions {
   Millis heartbeat = 50ms;
   Millis cancel_ack_delay = 0ms;    // a cancelled sequence stops at once; its done comes this much later
                                     // (or at AckCancels(), whichever is first)
+  std::string reshard_error;        // non-empty: Reshard is answered not ok with it (a rollback)
+  int64_t reshard_kv_blocks = -1;   // >= 0: the KV blocks an ok Resharded announces (0: one that cannot serve)
 };
 
 // A group leader that registers, gets its plan, says Ready and then runs
-// sequences with FakeToken, one token per sequence per step.
+// sequences with FakeToken, one token per sequence per step. A Reshard is
+// answered at once (ok unless options say otherwise, or a sequence still
+// runs) and the group goes on under its epoch.
 class FakeGroup {
  public:
   FakeGroup(zmq::context_t& context, const std::string& endpoint, FakeGroupOptions options)
@@ -92,6 +96,10 @@ class FakeGroup {
   bool got_shutdown() {
     absl::MutexLock lock(&mu_);
     return shutdown_;
+  }
+  std::vector<proto::Reshard> reshards() {
+    absl::MutexLock lock(&mu_);
+    return reshards_;
   }
   int max_running() {
     absl::MutexLock lock(&mu_);
@@ -198,6 +206,23 @@ class FakeGroup {
       }
     } else if (m.has_shutdown()) {
       shutdown_ = true;
+    } else if (m.has_reshard()) {
+      reshards_.push_back(m.reshard());
+      proto::WorkerMessage w;
+      w.set_version(proto::PROTOCOL_VERSION_1);
+      proto::Resharded* r = w.mutable_resharded();
+      r->set_group_id(m.reshard().group_id());
+      r->set_epoch(m.reshard().epoch());
+      const bool busy = !seqs_.empty();
+      r->set_ok(options_.reshard_error.empty() && !busy);
+      r->set_message(busy ? "sequences still running" : options_.reshard_error);
+      r->set_kv_blocks(options_.reshard_kv_blocks >= 0 ? options_.reshard_kv_blocks
+                       : options_.kv_blocks > 0      ? options_.kv_blocks
+                                                     : (m.reshard().plan().kv_tokens() + 15) / 16);
+      r->set_block_size(16);
+      r->set_seconds(0.001);
+      epoch_ = m.reshard().epoch();
+      Send(w);
     }
   }
 
@@ -263,6 +288,7 @@ class FakeGroup {
   std::vector<proto::StartSequence> starts_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> cancels_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<proto::Reshard> reshards_ ABSL_GUARDED_BY(mu_);
   int max_running_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<uint64_t, Seq> seqs_ ABSL_GUARDED_BY(mu_);
   uint64_t group_id_ ABSL_GUARDED_BY(mu_) = 0;

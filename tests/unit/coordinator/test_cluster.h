@@ -117,6 +117,7 @@ class TestCoordinator {
   explicit TestCoordinator(CoordinatorOptions options = {}) {
     options.listen = "tcp://127.0.0.1:*";
     options.workers = "tcp://127.0.0.1:*";
+    options.admin = "tcp://127.0.0.1:*";
     auto c = Coordinator::Create(options, LoadTinyModel());
     EXPECT_TRUE(c.ok()) << c.status();
     coordinator_ = *std::move(c);
@@ -131,6 +132,7 @@ class TestCoordinator {
   }
   const std::string& clients() const { return coordinator_->client_endpoint(); }
   const std::string& workers() const { return coordinator_->worker_endpoint(); }
+  const std::string& admin() const { return coordinator_->admin_endpoint(); }
 
  private:
   std::unique_ptr<Coordinator> coordinator_;

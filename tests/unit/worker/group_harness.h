@@ -17,6 +17,7 @@
 #include "model/model_maker.h"
 #include "worker/group_generate.h"
 #include "worker/group_startup.h"
+#include "worker/reshard.h"
 
 namespace tessera::testing {
 
@@ -45,6 +46,18 @@ struct GroupRunOptions {
   // round ended with the group still usable.
   std::vector<GroupRequest> then;
 };
+
+// A rank other than the leader, as tessera-worker runs one: serves steps,
+// takes part in each reshard, until a stop step or a broken group.
+inline absl::Status ServeFollower(GroupMember& m, absl::Duration timeout, const ReshardFaults& faults = {}) {
+  while (true) {
+    auto exit = m.runner->Serve();
+    if (!exit.ok()) return exit.status();
+    if (!exit->reshard) return absl::OkStatus();
+    auto outcome = ReshardMember(m, *exit, timeout, faults);
+    if (!outcome.ok()) return outcome.status();
+  }
+}
 
 // The file name carries the pid: ctest -j runs each test case in its own
 // process, and two writing one path race on the rename into place.
@@ -86,7 +99,7 @@ inline GroupRun RunGroup(const GroupRunOptions& o, const std::vector<GroupReques
       m.comms.group->set_default_timeout(o.timeout);
       if (m.comms.tp) m.comms.tp->set_default_timeout(o.timeout);
       if (!m.layout.leader()) {
-        run.rank_status[static_cast<size_t>(r)] = m.runner->Serve();
+        run.rank_status[static_cast<size_t>(r)] = ServeFollower(m, o.timeout);
         return;
       }
       run.plan = m.plan;

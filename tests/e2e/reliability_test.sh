@@ -147,6 +147,19 @@ run_check 1 --fault-after-tokens 300 --fault-cmd "kill -STOP $B0 && sleep 1.5 &&
 wait_state B ready 0 "$EPOCH_B" >/dev/null || fail "group B was declared dead or changed epoch"
 if grep -E "group B \(id [0-9]+\) dead" "$WORK/coordinator.log"; then fail "the coordinator declared B dead"; fi
 
+echo "== 1b. A rebalanced under load: its tensor shares go from even to 3:1; what still runs after 0.5 s moves to B"
+ADMIN="$TESSERA admin --coordinator tcp://127.0.0.1:$((CPORT + 2))"
+A_ID=$($ADMIN status | awk '$1 == "group" && $3 == "A" { print $2 }')
+[ -n "$A_ID" ] || { fail "admin status does not list group A"; exit 1; }
+run_check 6 --fault-after-tokens 300 \
+  --fault-cmd "$ADMIN rebalance --group $A_ID --shares 3,1 --drain-timeout-ms 500 --wait > $WORK/rebalance.txt 2>&1" \
+  --expect-served-by B
+cat "$WORK/rebalance.txt"
+grep -q "switched" "$WORK/rebalance.txt" || fail "group A's rebalance did not switch plans"
+$ADMIN status | awk -v id="$A_ID" '$1 == "group" { mine = ($2 == id) } mine'
+$ADMIN status | grep -E "^group $A_ID  A  ready  epoch 2 .* plan generation 2" >/dev/null \
+  || fail "group A is not ready at epoch 2 with plan generation 2 after its rebalance"
+
 echo "== 2. kill -9 of A's rank 1 (not its leader) mid-stream"
 A1=$(rank_pid A 1)
 run_check 2 --fault-after-tokens 300 --fault-cmd "kill -KILL $A1" --expect-served-by B

@@ -28,10 +28,12 @@ absl::Status ConfigureCurveServerSocket(zmq::socket_t& socket, const CurveKeyPai
   }
   const int one = 1;
   if (zmq_setsockopt(socket.handle(), kZapEnforceDomain, &one, sizeof(one)) != 0) {
-    // Only matters when no handler is bound; ServerAuth binds one first and
-    // keeps it as long as the sockets, so CURVE is still checked.
-    LOG(WARNING) << "this libzmq lacks ZMQ_ZAP_ENFORCE_DOMAIN (" << zmq_strerror(zmq_errno())
-                 << "); relying on the ZAP handler being bound";
+    // Without it libzmq lets every CURVE handshake through whenever no ZAP
+    // handler answers (one not bound yet, or gone): authentication on must
+    // fail closed, so such a libzmq cannot serve with keys.
+    return absl::FailedPreconditionError(
+        absl::StrCat("this libzmq cannot enforce the ZAP domain (ZMQ_ZAP_ENFORCE_DOMAIN: ", zmq_strerror(zmq_errno()),
+                     "), so CURVE authentication could be bypassed; use libzmq 4.3 or later"));
   }
   return absl::OkStatus();
 }

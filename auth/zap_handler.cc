@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <system_error>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,18 @@ constexpr std::chrono::seconds kLogWindow{30};
 constexpr std::chrono::milliseconds kIdleWake{1000};
 // Enough of a key to tell it apart in a log, short enough to read.
 constexpr size_t kKeyPrefix = 12;
+// After a ZeroMQ error, how long the handler waits before binding afresh: a
+// persistent error must not spin a core or flood the log.
+constexpr std::chrono::milliseconds kRetryPause{200};
+
+// The REP socket libzmq sends a context's ZAP requests to. Throws
+// zmq::error_t (EADDRINUSE while another handler holds the endpoint).
+zmq::socket_t BindRequests(zmq::context_t& context) {
+  zmq::socket_t requests(context, zmq::socket_type::rep);
+  requests.set(zmq::sockopt::linger, 0);
+  requests.bind(kZapEndpoint);
+  return requests;
+}
 
 class RefusalLog {
  public:
@@ -82,10 +95,9 @@ absl::StatusOr<std::unique_ptr<ZapHandler>> ZapHandler::Start(zmq::context_t& co
   static std::atomic<uint64_t> instances{0};
   const std::string stop_endpoint = absl::StrCat("inproc://tessera.zap.stop.", instances.fetch_add(1));
   try {
-    zmq::socket_t requests(context, zmq::socket_type::rep);
-    requests.set(zmq::sockopt::linger, 0);
+    zmq::socket_t requests;
     try {
-      requests.bind(kZapEndpoint);
+      requests = BindRequests(context);
     } catch (const zmq::error_t& e) {
       if (e.num() != EADDRINUSE) throw;
       return absl::FailedPreconditionError(
@@ -100,12 +112,17 @@ absl::StatusOr<std::unique_ptr<ZapHandler>> ZapHandler::Start(zmq::context_t& co
     std::unique_ptr<ZapHandler> handler(new ZapHandler(std::move(domains), std::move(stop_send)));
     // The sockets move to the thread; thread start orders their setup here
     // before their use there (ZeroMQ sockets may migrate with a barrier).
-    handler->thread_ = std::thread([h = handler.get(), r = std::move(requests), s = std::move(stop_receive)]() mutable {
-      h->Serve(std::move(r), std::move(s));
-    });
+    handler->thread_ = std::thread(
+        [h = handler.get(), c = &context, r = std::move(requests), s = std::move(stop_receive)]() mutable {
+          h->Serve(*c, std::move(r), std::move(s));
+        });
     return handler;
   } catch (const zmq::error_t& e) {
     return absl::InternalError(absl::StrCat("starting the ZAP handler: ", e.what()));
+  } catch (const std::system_error& e) {
+    // No thread (out of threads or memory): the sockets went with the
+    // lambda, and the handler's destructor has nothing to join.
+    return absl::InternalError(absl::StrCat("starting the ZAP handler's thread: ", e.what()));
   }
 }
 
@@ -121,13 +138,23 @@ ZapHandler::~ZapHandler() {
   stop_.close();
 }
 
-void ZapHandler::Serve(zmq::socket_t requests, zmq::socket_t stop) {
+void ZapHandler::Serve(zmq::context_t& context, zmq::socket_t requests, zmq::socket_t stop) {
   RefusalLog refusals;
   std::array<zmq::message_t, kMaxFrames> frames;
   zmq::message_t overflow;
-  zmq::pollitem_t items[] = {{requests.handle(), 0, ZMQ_POLLIN, 0}, {stop.handle(), 0, ZMQ_POLLIN, 0}};
-  try {
-    for (;;) {
+  int64_t failures = 0;  // in a row
+  for (;;) {
+    try {
+      if (!requests) {
+        // The pause, spent listening for a stop so the destructor never
+        // waits on a handler that cannot bind.
+        zmq::pollitem_t stop_only[] = {{stop.handle(), 0, ZMQ_POLLIN, 0}};
+        zmq::poll(stop_only, 1, kRetryPause);
+        if (stop_only[0].revents & ZMQ_POLLIN) break;
+        requests = BindRequests(context);
+        LOG(WARNING) << "ZAP handler: answering CURVE handshakes again";
+      }
+      zmq::pollitem_t items[] = {{requests.handle(), 0, ZMQ_POLLIN, 0}, {stop.handle(), 0, ZMQ_POLLIN, 0}};
       try {
         zmq::poll(items, 2, kIdleWake);
       } catch (const zmq::error_t& e) {
@@ -191,9 +218,17 @@ void ZapHandler::Serve(zmq::socket_t requests, zmq::socket_t stop) {
       requests.send(zmq::buffer(v.text), zmq::send_flags::sndmore);
       requests.send(zmq::buffer(v.user_id), zmq::send_flags::sndmore);
       requests.send(zmq::const_buffer(nullptr, 0), zmq::send_flags::none);  // no metadata
+      failures = 0;
+    } catch (const zmq::error_t& e) {
+      if (e.num() == ETERM) break;  // the context is ending: so is every CURVE socket
+      ++failures;
+      // Loud: until it binds again, libzmq refuses every CURVE handshake
+      // (ZAP_ENFORCE_DOMAIN), so keyed clients cannot connect either.
+      LOG(ERROR) << "ZAP handler: " << e.what() << " (" << failures
+                 << " failure(s) in a row); refusing CURVE handshakes until it binds again in "
+                 << kRetryPause.count() << " ms";
+      requests.close();
     }
-  } catch (const zmq::error_t& e) {
-    if (e.num() != ETERM) LOG(ERROR) << "ZAP handler stopped: " << e.what() << "; CURVE handshakes now stall";
   }
   requests.close();
   stop.close();

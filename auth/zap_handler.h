@@ -13,7 +13,10 @@
 // One thread of its own owns the REP socket. Start() binds it before
 // returning, so server sockets bound afterwards never see a handshake
 // without it; the destructor stops and joins the thread and closes its
-// sockets (linger 0), so the context can then terminate.
+// sockets (linger 0), so the context can then terminate. A ZeroMQ error
+// refuses the handshake at hand and the handler binds afresh after a short
+// pause (refusing, never letting in, meanwhile); only a stop or the
+// context's termination ends the thread.
 #pragma once
 
 #include <atomic>
@@ -48,7 +51,10 @@ class ZapHandler {
  private:
   ZapHandler(Domains domains, zmq::socket_t stop) : domains_(std::move(domains)), stop_(std::move(stop)) {}
 
-  void Serve(zmq::socket_t requests, zmq::socket_t stop);
+  // Answers handshakes until a stop or the context's end. A failure while
+  // answering one costs that handshake only: the REP socket (whose state a
+  // half-answered request leaves unusable) is bound afresh from `context`.
+  void Serve(zmq::context_t& context, zmq::socket_t requests, zmq::socket_t stop);
 
   const Domains domains_;
   zmq::socket_t stop_;  // the destructor's end of the stop pipe

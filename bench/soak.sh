@@ -16,7 +16,7 @@
 #   TP, PP, THREADS   each group's shape and compute threads per rank (2, 1, 1)
 #   LOAD              share of the measured capacity to drive (0.7)
 #   CAPACITY_CONCURRENCY  requests in flight in the capacity run (16)
-#   PORT              the coordinator's client port; PORT+1 is its worker port (16555)
+#   PORT              the coordinator's client port; PORT+1 its worker port, PORT+2 its admin port (16555)
 #   RECORD_LIMIT      the coordinator's --record-limit (2000): its answer record
 #                     fills within the first minutes, so a full record's
 #                     legitimate growth does not read as a leak

@@ -60,6 +60,16 @@ constexpr std::chrono::milliseconds kBatchTime{20};
 // More frames than any valid message has: the rest are read and dropped.
 constexpr size_t kMaxFrames = 8;
 
+// Whether a bound endpoint (ZMQ_LAST_ENDPOINT) is reachable from this host
+// only: ipc, inproc, or tcp on a loopback address.
+bool HostLocal(const std::string& endpoint) {
+  if (endpoint.rfind("ipc://", 0) == 0 || endpoint.rfind("inproc://", 0) == 0) return true;
+  for (const char* prefix : {"tcp://127.", "tcp://[::1]:", "tcp://localhost:"}) {
+    if (endpoint.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
 class ZmqCoordinator final : public Coordinator, public Outbox {
  public:
   ZmqCoordinator(const CoordinatorOptions& options, std::unique_ptr<Model> model)
@@ -96,6 +106,14 @@ class ZmqCoordinator final : public Coordinator, public Outbox {
     if (auto st = auth::ConfigureCurveServer(admin_, auth_.get(), auth::kAdminDomain); !st.ok()) return st;
     if (auto st = Bind(clients_, options_.listen, "client", client_endpoint_); !st.ok()) return st;
     if (auto st = Bind(workers_, options_.workers, "worker", worker_endpoint_); !st.ok()) return st;
+    if (auth_ != nullptr && !HostLocal(worker_endpoint_)) {
+      // Whoever reaches it can join as a group, receive prompts and answer
+      // them: CURVE on the client socket protects nothing if this one is
+      // open to the same network.
+      LOG(WARNING) << "CURVE guards the client and admin sockets only: the worker socket " << worker_endpoint_
+                   << " takes unauthenticated, unencrypted connections. Keep it on the cluster's private "
+                   << "network, behind a firewall; never expose it where clients can reach it";
+    }
     if (!options_.admin.empty()) {
       if (auto st = Bind(admin_, options_.admin, "admin", admin_endpoint_); !st.ok()) return st;
     }

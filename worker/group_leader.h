@@ -32,7 +32,10 @@ class GroupLeader {
   // keep the group's requests waiting while the heartbeat thread says it is
   // alive. ZeroDuration (the default): the group communicator's default
   // timeout. Set it above the longest honest step (a big prefill chunk
-  // through every stage).
+  // through every stage). The pipeline's sends wait up to this once per
+  // stage (StageRunner::set_pipeline_send_timeout, PipelineSendTimeout), not
+  // the short peer timeout: with steps in flight a send waits for its
+  // receiver's earlier steps, and an honest long step must not break it.
   void set_step_timeout(absl::Duration timeout) { step_timeout_ = timeout; }
   int pipeline_depth() const { return runner_.layout().pp; }
   // Tells every rank to finish. Steps still in flight are collected first.

@@ -29,6 +29,10 @@ bool EndsServing(const proto::GroupStep& step) { return step.stop() || !step.res
 
 }  // namespace
 
+absl::Duration PipelineSendTimeout(absl::Duration step_timeout, int pp) {
+  return step_timeout * std::max(pp, 1);
+}
+
 StageRunner::StageRunner(const GroupLayout& layout, Communicator& group, Communicator* tp, Executor& executor,
                          std::vector<VocabSlice> last_stage_vocab, int64_t weight_bytes)
     : layout_(layout), group_(group), tp_(tp), executor_(&executor) {
@@ -125,7 +129,9 @@ absl::StatusOr<ServeExit> StageRunner::Serve() {
     if (auto s = RunStep(step, &answer); !s.ok()) return s;
     if (answer.has_value()) {
       const std::string bytes = answer->SerializeAsString();
-      if (auto s = group_.Send(Bytes(bytes), 0, kTagResult); !s.ok()) return s;
+      // The leader may be computing a later step's first stage before it
+      // collects this answer: a pipeline send.
+      if (auto s = group_.Send(Bytes(bytes), 0, kTagResult, pipeline_send_timeout_); !s.ok()) return s;
     }
   }
 }
@@ -191,9 +197,11 @@ absl::Status StageRunner::RunStep(proto::GroupStep& step, std::optional<proto::S
 
 absl::Status StageRunner::Forward(const proto::GroupStep& step, std::span<const float> hidden) {
   const std::string bytes = step.SerializeAsString();
-  if (auto s = group_.Send(Bytes(bytes), layout_.next_stage_rank(), kTagStep); !s.ok()) return s;
+  if (auto s = group_.Send(Bytes(bytes), layout_.next_stage_rank(), kTagStep, pipeline_send_timeout_); !s.ok()) {
+    return s;
+  }
   if (hidden.empty()) return absl::OkStatus();
-  return group_.Send(std::as_bytes(hidden), layout_.next_stage_rank(), kTagHidden);
+  return group_.Send(std::as_bytes(hidden), layout_.next_stage_rank(), kTagHidden, pipeline_send_timeout_);
 }
 
 absl::Status StageRunner::Sample(const proto::GroupStep& step, std::span<const SequenceChunk> chunks,

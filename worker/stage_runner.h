@@ -24,6 +24,12 @@ inline constexpr int kTagStep = 11;
 inline constexpr int kTagHidden = 12;
 inline constexpr int kTagResult = 13;
 
+// The pipeline send timeout (StageRunner::set_pipeline_send_timeout) for a
+// group of `pp` stages whose leader waits `step_timeout` for each step: a
+// send can wait for every later stage's share of the steps ahead of it,
+// which the step timeout bounds, once per stage.
+absl::Duration PipelineSendTimeout(absl::Duration step_timeout, int pp);
+
 struct VocabSlice {
   int64_t begin = 0, end = 0;
 };
@@ -66,6 +72,17 @@ class StageRunner {
   // communication error that broke the group.
   absl::StatusOr<ServeExit> Serve();
 
+  // The deadline of the pipeline's sends (a step and its hidden states to the
+  // next stage, the last stage's answer to the leader). With several steps in
+  // flight such a send is taken only once its receiver has finished the
+  // earlier steps, so an honest long step (a big prefill) can hold it for up
+  // to the step timeout per stage: the short peer timeout would abort a
+  // healthy job. A stuck stage is still caught by the leader's step timeout
+  // (GroupLeader::set_step_timeout). ZeroDuration (the default): the group
+  // communicator's default timeout. Receives and tp collectives keep it.
+  void set_pipeline_send_timeout(absl::Duration timeout) { pipeline_send_timeout_ = timeout; }
+  absl::Duration pipeline_send_timeout() const { return pipeline_send_timeout_; }
+
   const GroupLayout& layout() const { return layout_; }
   Executor& executor() { return *executor_; }
   // Seconds spent in RunStage (compute), since the shard was loaded (or the
@@ -91,6 +108,7 @@ class StageRunner {
   std::vector<VocabSlice> vocab_;
   int64_t max_vocab_slice_ = 0;
   int64_t weight_bytes_ = 0;
+  absl::Duration pipeline_send_timeout_ = absl::ZeroDuration();
   double compute_seconds_ = 0.0;
   uint64_t steps_computed_ = 0;
   std::vector<float> hidden_in_, hidden_out_, logits_;

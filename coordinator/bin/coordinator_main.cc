@@ -83,16 +83,25 @@ int main(int argc, char** argv) {
                  "declared dead, and its requests run elsewhere (its heartbeats alone do not keep it)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
-  app.add_option("--curve-key", options.curve_key,
+  CLI::Option* curve_key = app.add_option("--curve-key", options.curve_key,
                  "This coordinator's secret key file (NAME.key_secret from `tessera keygen`): turns on CURVE "
                  "encryption and authentication on the client and admin sockets (the worker socket stays plain); "
                  "needs --client-keys and --admin-keys");
-  app.add_option("--client-keys", options.client_keys,
+  CLI::Option* client_keys = app.add_option("--client-keys", options.client_keys,
                  "Public keys (one per line, optional label after it, '#' comments) let in on the client socket");
-  app.add_option("--admin-keys", options.admin_keys,
+  CLI::Option* admin_keys = app.add_option("--admin-keys", options.admin_keys,
                  "Public keys let in on the admin socket (a separate list: client keys do not open it)");
   app.add_flag("-v,--verbose", verbose, "Log every request and dropped message");
   CLI11_PARSE(app, argc, argv);
+  // An empty path given on purpose (an unset variable in a launch script)
+  // must not quietly mean "authentication off": fail closed.
+  for (const CLI::Option* o : {curve_key, client_keys, admin_keys}) {
+    if (o->count() > 0 && o->as<std::string>().empty()) {
+      std::cerr << "error: " << o->get_name() << " was given an empty path; leave the flag out to run without "
+                << "authentication\n";
+      return 1;
+    }
+  }
 
   FLAGS_logtostderr = true;
   if (verbose) FLAGS_v = 1;

@@ -45,6 +45,11 @@ expect 3 "no answer within" "$BIN" admin drain -c "$NOBODY" --group 1 --timeout-
 
 # A coordinator without groups.
 "$BIN" model make --preset tiny --seed 3 -o "$WORK/tiny.gguf" >/dev/null || fail "model make"
+# An empty key path (an unset variable in a script) is an error, never
+# "authentication off".
+expect 1 "--curve-key was given an empty path" "$COORD" --model "$WORK/tiny.gguf" \
+  --listen "tcp://127.0.0.1:$(free_port)" --workers "tcp://127.0.0.1:$(free_port)" --curve-key ""
+
 ADMIN=tcp://127.0.0.1:$(free_port)
 "$COORD" --model "$WORK/tiny.gguf" --listen "tcp://127.0.0.1:$(free_port)" --workers "tcp://127.0.0.1:$(free_port)" \
   --admin "$ADMIN" >"$WORK/coordinator.log" 2>&1 &

@@ -34,6 +34,7 @@
 #include "worker/device_probe.h"
 #include "worker/group_startup.h"
 #include "worker/reshard.h"
+#include "worker/stage_runner.h"
 #include "worker/resident_memory.h"
 
 namespace tessera {
@@ -192,10 +193,15 @@ int Run(const Args& a, MpiRuntime& mpi) {
     return 1;
   }
   GroupMember& m = **member;
-  // No wait inside a step can honestly outlast the whole step.
+  // No wait inside a step (a tp collective, a step's hidden states from the
+  // previous stage) can honestly outlast the whole step. The pipeline's
+  // sends are different: with several steps in flight, one is taken only
+  // after its receiver finished the steps ahead of it, so they get the step
+  // timeout once per stage (a stuck stage is the leader's step timeout's).
   const absl::Duration peer_timeout = absl::Milliseconds(std::min(a.timeout_ms, a.step_timeout_ms));
   m.comms.group->set_default_timeout(peer_timeout);
   if (m.comms.tp) m.comms.tp->set_default_timeout(peer_timeout);
+  m.runner->set_pipeline_send_timeout(PipelineSendTimeout(absl::Milliseconds(a.step_timeout_ms), m.layout.pp));
   LOG(INFO) << m.layout.Describe() << ": " << m.shard->ranges.DebugString() << ", "
             << m.shard->weight_bytes / (1 << 20) << " MiB of weights";
 
@@ -267,9 +273,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{3600000}));
   app.add_option("--step-timeout-ms", a.step_timeout_ms,
                  "How long the leader waits for a step's answer (every stage's compute of it) before it calls "
-                 "the group broken and ends the job; also caps --timeout-ms while serving. Keep it above the "
-                 "longest honest step (a --prefill-chunk of prompt through every stage of a big model); ranks "
-                 "waiting for the next step wait without limit")
+                 "the group broken and ends the job; also caps --timeout-ms while serving (a pipeline stage's "
+                 "sends wait up to this times the stage count). Keep it above the longest honest step (a "
+                 "--prefill-chunk of prompt through every stage of a big model); ranks waiting for the next "
+                 "step wait without limit")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{3600000}));
   app.add_option("--isa", a.isa, "Force a kernel path: scalar, avx2 or avx2-vnni")
       ->check(CLI::IsMember({"scalar", "avx2", "avx2-vnni"}));

@@ -427,7 +427,9 @@ void CoordinatorCore::HandleResharded(Group& g, const proto::Resharded& r, Stead
   g.kv_blocks_free = r.kv_blocks();
   g.block_size = r.block_size();
   ++g.plan_generation;
-  g.stages.clear();  // measured under the old layers; the next heartbeat brings new ones
+  // Both measured under the old shards; the group's next reports bring new ones.
+  g.stages.clear();
+  g.ranks.clear();
   const std::string outcome = absl::StrFormat("switched to %s in %.1f s, loaded %s, kept %s", PlanLayersText(g.plan),
                                               r.seconds(), MiBText(r.loaded_bytes()), MiBText(r.kept_bytes()));
   LOG(INFO) << GroupName(g) << ": " << outcome << " (plan generation " << g.plan_generation << ", epoch " << g.epoch

@@ -35,20 +35,11 @@
 #include "model/model.h"
 #include "tests/e2e/reference_run.h"
 
+#include "tests/e2e/check_that.h"
+
 namespace tessera {
 namespace {
 
-int g_failures = 0;
-
-#define CHECK_THAT(cond, ...)                                                \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      ++g_failures;                                                          \
-      std::fprintf(stderr, "FAILED %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                                     \
-      std::fprintf(stderr, "\n");                                            \
-    }                                                                        \
-  } while (0)
 
 double Since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();

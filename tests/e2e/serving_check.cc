@@ -25,20 +25,11 @@
 #include "tests/e2e/reference_run.h"
 #include "zmq.hpp"
 
+#include "tests/e2e/check_that.h"
+
 namespace tessera {
 namespace {
 
-int g_failures = 0;
-
-#define CHECK_THAT(cond, ...)                               \
-  do {                                                      \
-    if (!(cond)) {                                          \
-      ++g_failures;                                         \
-      std::fprintf(stderr, "FAILED %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                    \
-      std::fprintf(stderr, "\n");                           \
-    }                                                       \
-  } while (0)
 
 std::vector<proto::GenerateRequest> MixedRequests(int n, int64_t vocab, uint64_t seed) {
   static const char* kTexts[] = {"Once upon a time", "The", "A long time ago in a village by the sea there lived",

@@ -40,6 +40,7 @@
 #include "google/protobuf/stubs/logging.h"
 #include "model/model_fingerprint.h"
 #include "model/utf8.h"
+#include "tests/fuzz/coordinator_fuzz_fixture.h"
 #include "tests/fuzz/coordinator_fuzz_ops.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/fuzz/fuzz_models.h"
@@ -50,66 +51,6 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr int kMaxOps = 512;
-
-struct Fixture {
-  Fixture() {
-    // Malformed input is the normal case here: its warnings would drown the
-    // fuzzer's output and slow it down.
-    FLAGS_minloglevel = 3;
-    // Protobuf logs every string field with invalid UTF-8 it refuses to
-    // parse; refusing is the point.
-    google::protobuf::SetLogHandler(nullptr);
-    // Four layers: a group of two stages has layers to move in a rebalance.
-    ModelSpec spec = SmallSpec("llama", 512, DType::kF32);
-    spec.n_layers = 4;
-    model = LoadSpec(spec);
-    fingerprint = ModelFingerprint(*model);
-  }
-  std::unique_ptr<Model> model;
-  std::string fingerprint;
-};
-
-const Fixture& GetFixture() {
-  static const Fixture* f = new Fixture();  // never freed: no destruction-order issues at exit
-  return *f;
-}
-
-CoordinatorOptions FuzzOptions() {
-  CoordinatorOptions o;
-  // Small limits and short timeouts, so scripts of a few hundred bytes reach
-  // a full queue, record eviction, dead groups and drain deadlines.
-  o.queue_limit = 6;
-  o.default_max_tokens = 8;
-  o.record_limit = 4;
-  o.record_bytes = 2048;
-  o.heartbeat_timeout = absl::Seconds(2);
-  o.queue_timeout = absl::Seconds(5);
-  o.drain_timeout = absl::Seconds(1);
-  return o;
-}
-
-std::string Peer(const char* kind, int i) { return std::string(kind) + std::to_string(i); }
-
-// A request id: one of a few, an empty one or one too long.
-std::string RequestId(uint8_t b) {
-  if (b == 0xFF) return "";
-  if (b == 0xFE) return std::string(kMaxRequestIdBytes + 1, 'x');
-  return std::string("r").append(std::to_string(b % kRequestIds));
-}
-
-// What the core has told one leader.
-struct LeaderView {
-  uint64_t group = 0;
-  uint64_t epoch = 0;
-  std::vector<uint64_t> seqs;  // started on it, newest last (a bounded window)
-};
-
-// What one request id has streamed: tokens by chunk index; -1 where a chunk
-// was not seen (the view was reset while the request went on).
-struct StreamView {
-  bool synced = false;
-  std::vector<int32_t> tokens;
-};
 
 class Harness : public Outbox {
  public:

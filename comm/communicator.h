@@ -3,7 +3,7 @@
 // takes a timeout, so a dead or stuck peer becomes an error the caller can
 // report, never a hang. Implementations: MPI (comm/mpi_communicator.h), an
 // in-process loopback with fault injection for tests (comm/loopback.h), and
-// NCCL with the GPU backend.
+// NCCL for GPU ranks (comm/nccl/nccl_communicator.h).
 //
 // Contract shared by every implementation:
 // - Collectives are called by every rank of the communicator in the same order
@@ -70,6 +70,12 @@ class Communicator {
   // absl::InfiniteDuration() waits forever (an idle worker waiting for work).
   void set_default_timeout(absl::Duration d) { default_timeout_ = d; }
   absl::Duration default_timeout() const { return default_timeout_; }
+
+  // Whether AllReduceSum, AllGather and Broadcast take GPU device memory
+  // (the NCCL communicator, which takes host memory too); false: host memory
+  // only. An executor on a GPU stages its activations through the host for a
+  // communicator that says false.
+  virtual bool takes_device_memory() const { return false; }
 
   // In-place element-wise sum over all ranks.
   virtual absl::Status AllReduceSum(std::span<float> data, absl::Duration timeout = absl::ZeroDuration()) = 0;

@@ -1,13 +1,31 @@
 // The compute backend interface: every op the transformer forward pass needs.
-// A backend owns its threads; callers pass host pointers to f32 activations.
 // Shapes are row-major; "rows" are tokens.
+//
+// Memory: every pointer an op takes (activations, positions, token ids, slot
+// and block tables, KV stores, norm weights) lives in the backend's memory,
+// obtained from Allocate: ordinary host memory for the CPU backend, device
+// memory for the CUDA backend. Weight matrices and vectors are made resident
+// once (Resident); host data reaches an op only through CopyIn, and results
+// leave only through CopyOut. So one executor drives every backend, and on a
+// GPU only tokens, positions and logits (or a stage's hidden rows) cross the
+// bus.
+//
+// Ordering: ops run in call order. A device backend may queue them and return
+// at once; CopyOut and Finish wait for everything queued before them. An op
+// cannot fail on bad arguments (callers validate); a device fault (a launch
+// or allocation failure, an illegal address) is sticky and reported by the
+// next CopyOut/Finish.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string_view>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kernels/resident_weights.h"
 #include "model/dtype.h"
 #include "model/matrix_view.h"
 
@@ -27,12 +45,17 @@ struct RopeParams {
   const float* freq_factors = nullptr;
 };
 
-// Keys and values of one sequence, in fixed-size blocks (a paged KV cache).
-// Position p lives in block p / block_size at row p % block_size; each row holds
-// n_kv_heads * head_dim floats, head-major.
+// Keys and values of one sequence in one layer of a paged KV cache. The
+// layer's store is an array of blocks of block_size rows; each row holds
+// n_kv_heads * head_dim floats, head-major. Position p of the sequence lives
+// in block block_ids[p / block_size] at row p % block_size, that is at
+// store + (block_ids[p / block_size] * block_size + p % block_size) * row
+// floats. block_ids lives in backend memory (the same table serves every
+// layer; only the stores differ).
 struct KvView {
-  const float* const* k_blocks = nullptr;
-  const float* const* v_blocks = nullptr;
+  const float* k_store = nullptr;
+  const float* v_store = nullptr;
+  const int32_t* block_ids = nullptr;
   int64_t block_size = 0;
 };
 
@@ -70,6 +93,10 @@ inline HeadRange QueryHeadsOf(const AttentionArgs& a, int64_t kv_head) {
   return HeadRange{first < 0 ? 0 : first, last > a.n_heads ? a.n_heads : last};
 }
 
+// Memory from Backend::Allocate, freed by its deleter (which the backend
+// supplies) when the handle goes.
+using BackendBuffer = std::unique_ptr<void, std::function<void(void*)>>;
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -77,6 +104,32 @@ class Backend {
   virtual std::string_view name() const = 0;
   virtual int threads() const = 0;
   virtual bool SupportsMatMul(DType t) const = 0;
+
+  // True when the backend's memory is ordinary host memory (the CPU
+  // backend): host code may then read and write it directly, and an MPI
+  // communicator may take it.
+  virtual bool host_memory() const = 0;
+
+  // `bytes` of backend memory, uninitialised, aligned to at least 64 bytes;
+  // ResourceExhausted (saying how much was asked and how much is free) when
+  // it cannot be had. Zero bytes gives a valid, empty handle.
+  virtual absl::StatusOr<BackendBuffer> Allocate(int64_t bytes) = 0;
+  // host -> backend. The host source may be reused as soon as it returns.
+  virtual void CopyIn(void* dst, const void* host_src, int64_t bytes) = 0;
+  // backend -> host; waits for the ops queued before it. Returns the sticky
+  // device error, if any (the host bytes are then unspecified).
+  virtual absl::Status CopyOut(void* host_dst, const void* src, int64_t bytes) = 0;
+  // backend -> backend.
+  virtual void Copy(void* dst, const void* src, int64_t bytes) = 0;
+  virtual void Zero(void* dst, int64_t bytes) = 0;
+  // Waits for every queued op; the sticky device error, if any.
+  virtual absl::Status Finish() = 0;
+
+  // The weights of a model or shard in this backend's memory. The CPU backend
+  // returns views of `weights` themselves (no copy; `weights` must outlive the
+  // result); a device backend uploads every matrix and vector once and owns
+  // the copies. ResourceExhausted when they do not fit.
+  virtual absl::StatusOr<std::unique_ptr<ResidentWeights>> Resident(const ModelWeights& weights) = 0;
 
   // y[r][o] = sum_k x[r][k] * W[o][k] for r < n_rows, o < W.rows.
   // x: n_rows x W.cols, y: n_rows x W.rows, both dense f32.
@@ -91,10 +144,19 @@ class Backend {
     for (size_t i = 0; i < ws.size(); ++i) MatMul(*ws[i], x, n_rows, ys[i]);
   }
 
-  // out[i] = dequantized row tokens[i] of `table` (table.cols floats each).
-  // Token ids must be < table.rows (validated by the caller).
-  virtual void Embedding(const MatrixView& table, std::span<const int32_t> tokens,
+  // out[i] = dequantized row tokens[i] - id_offset of `table` (table.cols
+  // floats each) for i < n; a row whose id falls outside [id_offset,
+  // id_offset + table.rows) is zeros (a vocabulary-parallel rank embeds only
+  // its slice). `tokens` is in backend memory.
+  virtual void Embedding(const MatrixView& table, const int32_t* tokens, int64_t n, int64_t id_offset,
                          float* out) = 0;
+
+  // Writes the keys and values of n_rows tokens into a paged KV store:
+  // row i of k (and of v), row_floats floats, goes to row slots[i] of
+  // k_store (v_store), i.e. to k_store + slots[i] * row_floats. `slots` is in
+  // backend memory; the slots of one call are distinct.
+  virtual void StoreKv(const float* k, const float* v, int64_t n_rows, int64_t row_floats,
+                       const int32_t* slots, float* k_store, float* v_store) = 0;
 
   // out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight; out may alias x.
   virtual void RmsNorm(const float* x, const float* weight, int64_t n_rows, int64_t dim,
@@ -107,6 +169,13 @@ class Backend {
 
   // Causal grouped-query attention of one sequence's query tokens over its KV.
   virtual void Attention(const AttentionArgs& args) = 0;
+
+  // The attention of every sequence of a step (each entry as for Attention;
+  // the entries write disjoint outputs). One call lets a device backend run
+  // them all in one launch. The default runs them one by one.
+  virtual void AttentionBatch(std::span<const AttentionArgs> seqs) {
+    for (const AttentionArgs& a : seqs) Attention(a);
+  }
 
   // out[i] = silu(gate[i]) * up[i]; out may alias gate.
   virtual void SiluMul(const float* gate, const float* up, int64_t n, float* out) = 0;

@@ -8,14 +8,15 @@
 namespace tessera {
 namespace {
 
-// Walks the rows of one kv head through the paged cache without a division
-// per key.
+// Walks the rows of one kv head through the paged cache (see KvView) without
+// a division per key.
 class KvCursor {
  public:
-  KvCursor(const float* const* blocks, int64_t block_size, int64_t stride, int64_t offset)
-      : blocks_(blocks), block_size_(block_size), stride_(stride), offset_(offset) {}
+  KvCursor(const float* store, const int32_t* block_ids, int64_t block_size, int64_t stride,
+           int64_t offset)
+      : store_(store), block_ids_(block_ids), block_size_(block_size), stride_(stride), offset_(offset) {}
   const float* Next() {
-    const float* p = blocks_[block_] + row_ * stride_ + offset_;
+    const float* p = store_ + (block_ids_[block_] * block_size_ + row_) * stride_ + offset_;
     if (++row_ == block_size_) {
       row_ = 0;
       ++block_;
@@ -24,7 +25,8 @@ class KvCursor {
   }
 
  private:
-  const float* const* blocks_;
+  const float* store_;
+  const int32_t* block_ids_;
   int64_t block_size_, stride_, offset_;
   int64_t block_ = 0, row_ = 0;
 };
@@ -109,13 +111,14 @@ void Avx2AttentionTask(const AttentionArgs& a, int64_t token, int64_t kv_head, f
   for (int64_t h = heads.first; h < heads.last; ++h) {
     const float* q = a.q + (token * a.n_heads + h) * a.head_dim;
     float* p = scratch + (h - heads.first) * n_keys;
-    Scores(q, KvCursor(a.kv.k_blocks, a.kv.block_size, stride, offset), n_keys, a.head_dim, a.scale, p);
+    const KvCursor keys(a.kv.k_store, a.kv.block_ids, a.kv.block_size, stride, offset);
+    Scores(q, keys, n_keys, a.head_dim, a.scale, p);
 
     // Softmax numerators; the 1 / sum is folded into the output.
     const float sum = SoftmaxNumerators(p, n_keys);
 
     float* out = a.out + (token * a.n_heads + h) * a.head_dim;
-    const KvCursor values(a.kv.v_blocks, a.kv.block_size, stride, offset);
+    const KvCursor values(a.kv.v_store, a.kv.block_ids, a.kv.block_size, stride, offset);
     int64_t d0 = 0;
     for (; d0 + 64 <= a.head_dim; d0 += 64) WeightedValues64(p, values, n_keys, d0, 1.0f / sum, out);
     if (d0 < a.head_dim) WeightedValuesTail(p, values, n_keys, d0, a.head_dim, 1.0f / sum, out);

@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/host_memory.h"
 #include "kernels/cpu/thread_pool.h"
 #include "model/quant.h"
 
@@ -73,15 +76,41 @@ class CpuBackend final : public Backend {
     return false;
   }
 
+  // Host memory: the executor reads and writes it directly, copies are
+  // memcpy, and nothing is ever queued.
+  bool host_memory() const override { return true; }
+  absl::StatusOr<BackendBuffer> Allocate(int64_t bytes) override { return AllocateHostMemory(bytes); }
+  void CopyIn(void* dst, const void* host_src, int64_t bytes) override {
+    if (bytes > 0) std::memcpy(dst, host_src, static_cast<size_t>(bytes));
+  }
+  absl::Status CopyOut(void* host_dst, const void* src, int64_t bytes) override {
+    if (bytes > 0) std::memcpy(host_dst, src, static_cast<size_t>(bytes));
+    return absl::OkStatus();
+  }
+  void Copy(void* dst, const void* src, int64_t bytes) override {
+    if (bytes > 0) std::memcpy(dst, src, static_cast<size_t>(bytes));
+  }
+  void Zero(void* dst, int64_t bytes) override {
+    if (bytes > 0) std::memset(dst, 0, static_cast<size_t>(bytes));
+  }
+  absl::Status Finish() override { return absl::OkStatus(); }
+  absl::StatusOr<std::unique_ptr<ResidentWeights>> Resident(const ModelWeights& weights) override {
+    return std::make_unique<ResidentWeights>(HostViews(weights));
+  }
+
   void MatMul(const MatrixView& w, const float* x, int64_t n_rows, float* y) override;
   void MatMulShared(std::span<const MatrixView* const> ws, const float* x, int64_t n_rows,
                     std::span<float* const> ys) override;
-  void Embedding(const MatrixView& table, std::span<const int32_t> tokens, float* out) override;
+  void Embedding(const MatrixView& table, const int32_t* tokens, int64_t n, int64_t id_offset,
+                 float* out) override;
+  void StoreKv(const float* k, const float* v, int64_t n_rows, int64_t row_floats,
+               const int32_t* slots, float* k_store, float* v_store) override;
   void RmsNorm(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps,
                float* out) override;
   void Rope(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, const int32_t* positions,
             const RopeParams& p) override;
   void Attention(const AttentionArgs& args) override;
+  void AttentionBatch(std::span<const AttentionArgs> seqs) override;
   void SiluMul(const float* gate, const float* up, int64_t n, float* out) override;
   void Add(float* x, const float* y, int64_t n) override;
   void AddBias(float* x, const float* bias, int64_t n_rows, int64_t n) override;
@@ -93,6 +122,8 @@ class CpuBackend final : public Backend {
     return n_rows >= (gemm_min_rows_ > 0 ? gemm_min_rows_ : DefaultGemmMinRows(t, isa_));
   }
   QuantizedRows QuantizeActivations(const float* x, int64_t n_rows, int64_t cols);
+  // Makes the scratch hold what any attention task of `seqs` needs.
+  void ReserveAttentionScratch(std::span<const AttentionArgs> seqs);
   // Makes every thread's scratch hold at least `floats` floats. Runs on the
   // caller before a parallel op, so kernels never allocate.
   void ReserveScratch(size_t floats) {
@@ -106,6 +137,8 @@ class CpuBackend final : public Backend {
   const int64_t gemm_min_rows_;
   ThreadPool pool_;
   std::vector<std::vector<float>> scratch_;  // one per pool thread
+  // AttentionBatch: index of each sequence's first task, and the total last.
+  std::vector<int64_t> batch_task_begin_;
   // Quantized activations and their f32 round trip, reused across calls.
   std::vector<float> q_d_;
   std::vector<int8_t> q_qs_;
@@ -219,18 +252,42 @@ void CpuBackend::MatMulShared(std::span<const MatrixView* const> ws, const float
   }
 }
 
-void CpuBackend::Embedding(const MatrixView& table, std::span<const int32_t> tokens, float* out) {
-  const int64_t n = static_cast<int64_t>(tokens.size());
+void CpuBackend::Embedding(const MatrixView& table, const int32_t* tokens, int64_t n,
+                           int64_t id_offset, float* out) {
   auto run = [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
-      kernels_->dequantize_row(table.type, table.data + tokens[i] * table.row_bytes, table.cols,
-                               out + i * table.cols);
+      // Ids outside this table's slice of the vocabulary belong to another
+      // rank, whose rows are summed with these zeros.
+      const int64_t row = static_cast<int64_t>(tokens[i]) - id_offset;
+      float* dst = out + i * table.cols;
+      if (row < 0 || row >= table.rows) {
+        std::fill(dst, dst + table.cols, 0.0f);
+      } else {
+        kernels_->dequantize_row(table.type, table.data + row * table.row_bytes, table.cols, dst);
+      }
     }
   };
   if (n * table.cols >= kParallelElems) {
     pool_.ParallelFor(n, run);
   } else {
     run(0, n);
+  }
+}
+
+void CpuBackend::StoreKv(const float* k, const float* v, int64_t n_rows, int64_t row_floats,
+                         const int32_t* slots, float* k_store, float* v_store) {
+  const size_t row_bytes = static_cast<size_t>(row_floats) * sizeof(float);
+  auto run = [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t slot = slots[i];
+      std::memcpy(k_store + slot * row_floats, k + i * row_floats, row_bytes);
+      std::memcpy(v_store + slot * row_floats, v + i * row_floats, row_bytes);
+    }
+  };
+  if (n_rows * row_floats >= kParallelElems) {
+    pool_.ParallelFor(n_rows, run);
+  } else {
+    run(0, n_rows);
   }
 }
 
@@ -263,19 +320,44 @@ void CpuBackend::Rope(float* x, int64_t n_rows, int64_t n_heads, int64_t head_di
   }
 }
 
+void CpuBackend::ReserveAttentionScratch(std::span<const AttentionArgs> seqs) {
+  int64_t floats = 0;
+  for (const AttentionArgs& a : seqs) {
+    int32_t max_pos = 0;
+    for (int64_t i = 0; i < a.n_tokens; ++i) max_pos = std::max(max_pos, a.positions[i]);
+    floats = std::max(floats, KvGroup(a) * (static_cast<int64_t>(max_pos) + 1));
+  }
+  ReserveScratch(static_cast<size_t>(floats));
+}
+
 void CpuBackend::Attention(const AttentionArgs& a) {
-  if (a.n_tokens <= 0 || a.n_heads <= 0) return;
-  int32_t max_pos = 0;
-  for (int64_t i = 0; i < a.n_tokens; ++i) max_pos = std::max(max_pos, a.positions[i]);
-  const int64_t group = KvGroup(a);
-  ReserveScratch(static_cast<size_t>(group * (static_cast<int64_t>(max_pos) + 1)));
-  // Tasks run from the last token backwards: causal tasks grow with the
-  // position, and starting with the largest balances the dynamic schedule.
-  const int64_t tasks = a.n_tokens * a.n_kv_heads;
+  AttentionBatch(std::span<const AttentionArgs>(&a, 1));
+}
+
+void CpuBackend::AttentionBatch(std::span<const AttentionArgs> seqs) {
+  // One dispatch for the (sequence, token, kv head) tasks of every sequence:
+  // a decode step of many one-token sequences would otherwise be one small
+  // parallel call per sequence, each too short to keep the threads busy.
+  // Every task runs the kernel table's attention_task on its own sequence's
+  // numbers, so the results do not depend on how sequences are batched.
+  // Within a sequence tasks run from the last token backwards: causal tasks
+  // grow with the position, and starting with the largest balances the
+  // dynamic schedule.
+  std::vector<int64_t>& first = batch_task_begin_;
+  first.assign(1, 0);
+  for (const AttentionArgs& a : seqs) {
+    const int64_t n = a.n_heads > 0 && a.n_tokens > 0 ? a.n_tokens * a.n_kv_heads : 0;
+    first.push_back(first.back() + n);
+  }
+  const int64_t tasks = first.back();
+  if (tasks == 0) return;
+  ReserveAttentionScratch(seqs);
   pool_.ParallelForDynamic(tasks, 1, [&](int64_t b, int64_t e, int t) {
     float* scratch = scratch_[static_cast<size_t>(t)].data();
     for (int64_t i = b; i < e; ++i) {
-      const int64_t task = tasks - 1 - i;
+      const auto s = static_cast<size_t>(std::upper_bound(first.begin(), first.end(), i) - first.begin()) - 1;
+      const AttentionArgs& a = seqs[s];
+      const int64_t task = first[s + 1] - 1 - i;
       kernels_->attention_task(a, task / a.n_kv_heads, task % a.n_kv_heads, scratch);
     }
   });

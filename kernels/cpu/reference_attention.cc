@@ -10,12 +10,13 @@ void RefAttentionTask(const AttentionArgs& a, int64_t token, int64_t kv_head, fl
   const HeadRange heads = QueryHeadsOf(a, kv_head);
   const int64_t n_keys = static_cast<int64_t>(a.positions[token]) + 1;
   const int64_t kv_stride = a.n_kv_heads * a.head_dim;
-  auto key = [&](int64_t j) {
-    return a.kv.k_blocks[j / a.kv.block_size] + (j % a.kv.block_size) * kv_stride + kv_head * a.head_dim;
+  // Row of position j in a store (see KvView), at this kv head.
+  auto row = [&](const float* store, int64_t j) {
+    const int64_t block = a.kv.block_ids[j / a.kv.block_size];
+    return store + (block * a.kv.block_size + j % a.kv.block_size) * kv_stride + kv_head * a.head_dim;
   };
-  auto value = [&](int64_t j) {
-    return a.kv.v_blocks[j / a.kv.block_size] + (j % a.kv.block_size) * kv_stride + kv_head * a.head_dim;
-  };
+  auto key = [&](int64_t j) { return row(a.kv.k_store, j); };
+  auto value = [&](int64_t j) { return row(a.kv.v_store, j); };
   for (int64_t h = heads.first; h < heads.last; ++h) {
     const float* q = a.q + (token * a.n_heads + h) * a.head_dim;
     float* scores = scratch + (h - heads.first) * n_keys;

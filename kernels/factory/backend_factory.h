@@ -2,6 +2,7 @@
 // "cuda:0").
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -24,6 +25,19 @@ absl::StatusOr<DeviceSpec> ParseDeviceSpec(std::string_view text);
 
 // Whether this build has the CUDA backend (nvcc was found at configure time).
 bool BuildHasCuda();
+
+// What a GPU offers the partitioner.
+struct GpuSummary {
+  std::string name;          // "NVIDIA H100 80GB HBM3"
+  int64_t total_bytes = 0;
+  int64_t free_bytes = 0;
+  double bandwidth = 0.0;    // measured device copy bandwidth, bytes/s
+  double flops = 0.0;        // measured dense BF16 GEMM throughput, FLOP/s
+};
+
+// Measures GPU `ordinal` (about half a second). FailedPrecondition as for
+// MakeBackend when the build has no CUDA or the GPU is not visible.
+absl::StatusOr<GpuSummary> ProbeGpu(int ordinal);
 
 // The backend of `device`; `cpu` applies to the CPU backend only. A CUDA
 // device in a build without CUDA, or one not visible here, is

@@ -1,11 +1,13 @@
-// Attention through a paged KV view against a naive causal grouped-query
-// attention over contiguous K and V, written out here.
+// Attention through a paged KV view (blocks at shuffled ids, see paged_kv.h)
+// against a naive causal grouped-query attention over contiguous K and V,
+// written out here.
 #include <cmath>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "kernels/backend.h"
 #include "tests/unit/kernels/kernel_test_util.h"
+#include "tests/unit/kernels/paged_kv.h"
 
 namespace tessera::testing {
 namespace {
@@ -25,22 +27,8 @@ void CheckAttention(const Case& c, const BackendCase& bc) {
   const std::vector<float> k = RandomFloats(n_ctx * kv_row, 2, -2.0f, 2.0f);
   const std::vector<float> v = RandomFloats(n_ctx * kv_row, 3);
 
-  // Page K and V into blocks; the last block is only partly used.
-  const int64_t n_blocks = (n_ctx + c.block_size - 1) / c.block_size;
-  std::vector<std::vector<float>> kb(n_blocks, std::vector<float>(c.block_size * kv_row, NAN));
-  std::vector<std::vector<float>> vb(n_blocks, std::vector<float>(c.block_size * kv_row, NAN));
-  for (int64_t p = 0; p < n_ctx; ++p) {
-    for (int64_t i = 0; i < kv_row; ++i) {
-      kb[p / c.block_size][(p % c.block_size) * kv_row + i] = k[p * kv_row + i];
-      vb[p / c.block_size][(p % c.block_size) * kv_row + i] = v[p * kv_row + i];
-    }
-  }
-  std::vector<const float*> kp, vp;
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    kp.push_back(kb[b].data());
-    vp.push_back(vb[b].data());
-  }
-
+  // The last block is only partly used.
+  const PagedKv kv = PageKv(k, v, n_ctx, kv_row, c.block_size, 4);
   AttentionArgs a;
   a.q = q.data();
   a.n_tokens = n_tokens;
@@ -49,7 +37,7 @@ void CheckAttention(const Case& c, const BackendCase& bc) {
   a.n_kv_heads = c.n_kv_heads;
   a.head_dim = c.head_dim;
   a.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-  a.kv = KvView{kp.data(), vp.data(), c.block_size};
+  a.kv = kv.View();
   std::vector<float> out(q.size(), NAN);
   a.out = out.data();
   MakeBackend(bc)->Attention(a);
@@ -122,25 +110,18 @@ void CheckHeadSlice(int64_t n_heads, int64_t n_kv, int64_t qb, int64_t qe, const
   const std::vector<float> v = RandomFloats(n_ctx * n_kv * head_dim, 13);
   const int64_t kb = qb / group, ke = (qe + group - 1) / group;
 
-  // Pages [n_ctx] rows of `heads` kv heads starting at `first`, compacted.
-  auto page = [&](const std::vector<float>& src, int64_t first, int64_t heads,
-                  std::vector<std::vector<float>>& blocks, std::vector<const float*>& ptrs) {
+  // Pages n_ctx rows of `heads` kv heads starting at `first`, compacted.
+  auto page = [&](int64_t first, int64_t heads, uint32_t seed) {
     const int64_t row = heads * head_dim;
-    blocks.assign((n_ctx + block - 1) / block, std::vector<float>(block * row, NAN));
+    std::vector<float> ck(n_ctx * row), cv(n_ctx * row);
     for (int64_t p = 0; p < n_ctx; ++p) {
-      for (int64_t i = 0; i < row; ++i) {
-        blocks[p / block][(p % block) * row + i] = src[(p * n_kv + first) * head_dim + i];
-      }
+      std::copy_n(&k[(p * n_kv + first) * head_dim], row, &ck[p * row]);
+      std::copy_n(&v[(p * n_kv + first) * head_dim], row, &cv[p * row]);
     }
-    ptrs.clear();
-    for (auto& b : blocks) ptrs.push_back(b.data());
+    return PageKv(ck, cv, n_ctx, row, block, seed);
   };
-  std::vector<std::vector<float>> fk, fv, sk, sv;
-  std::vector<const float*> fkp, fvp, skp, svp;
-  page(k, 0, n_kv, fk, fkp);
-  page(v, 0, n_kv, fv, fvp);
-  page(k, kb, ke - kb, sk, skp);
-  page(v, kb, ke - kb, sv, svp);
+  const PagedKv whole = page(0, n_kv, 5);
+  const PagedKv slice = page(kb, ke - kb, 6);
 
   auto backend = MakeBackend(bc);
   AttentionArgs full;
@@ -151,7 +132,7 @@ void CheckHeadSlice(int64_t n_heads, int64_t n_kv, int64_t qb, int64_t qe, const
   full.n_kv_heads = n_kv;
   full.head_dim = head_dim;
   full.scale = 0.125f;
-  full.kv = KvView{fkp.data(), fvp.data(), block};
+  full.kv = whole.View();
   std::vector<float> full_out(q.size(), NAN);
   full.out = full_out.data();
   backend->Attention(full);
@@ -167,7 +148,7 @@ void CheckHeadSlice(int64_t n_heads, int64_t n_kv, int64_t qb, int64_t qe, const
   a.n_kv_heads = ke - kb;
   a.kv_group = group;
   a.q_head_offset = qb - kb * group;
-  a.kv = KvView{skp.data(), svp.data(), block};
+  a.kv = slice.View();
   std::vector<float> out(local_q.size(), NAN);
   a.out = out.data();
   backend->Attention(a);

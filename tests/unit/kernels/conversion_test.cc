@@ -1,7 +1,6 @@
 // Half-float conversions, quantization round trips, the activation quantizer
-// of quantized MatMul, and Embedding's dequantization.
+// of quantized MatMul. (Embedding's dequantization: embedding_test.cc.)
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -125,41 +124,6 @@ TEST(ConversionTest, ActivationQuantizerBoundsAndAgreesAcrossIsas) {
   std::vector<float> back(x.size());
   avx2::DequantizeRows(simd, 0, n_rows, back.data());
   for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(back[i], d_ref[i / 32] * qs_ref[i]) << i;
-}
-
-TEST(ConversionTest, EmbeddingIsTheExactDequantizedRow) {
-  const int32_t tokens[] = {3, 0, 3, 10, 7};
-  for (DType type : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
-    const bool quantized = type == DType::kQ8_0 || type == DType::kQ4_0;
-    const int64_t cols = quantized ? 96 : 75;
-    const TestMatrix m = MakeMatrix(type, 11, cols, 21);
-    for (const BackendCase& bc : BackendCases()) {
-      auto backend = MakeBackend(bc);
-      std::vector<float> out(std::size(tokens) * cols, NAN);
-      backend->Embedding(m.view, tokens, out.data());
-      for (size_t i = 0; i < std::size(tokens); ++i) {
-        for (int64_t k = 0; k < cols; ++k) {
-          ASSERT_EQ(FloatBits(out[i * cols + k]), FloatBits(m.dequant[tokens[i] * cols + k]))
-              << DTypeName(type) << " " << bc.Name() << " token " << i << " col " << k;
-        }
-      }
-    }
-  }
-}
-
-TEST(ConversionTest, EmbeddingOfManyTokensUsesEveryThreadCorrectly) {
-  const TestMatrix m = MakeMatrix(DType::kF16, 50, 1024, 4);
-  std::vector<int32_t> tokens(200);
-  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 7) % 50);
-  for (const BackendCase& bc : BackendCases()) {
-    auto backend = MakeBackend(bc);
-    std::vector<float> out(tokens.size() * 1024);
-    backend->Embedding(m.view, tokens, out.data());
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      ASSERT_EQ(0, std::memcmp(out.data() + i * 1024, m.dequant.data() + tokens[i] * 1024, 4096))
-          << bc.Name() << " token " << i;
-    }
-  }
 }
 
 }  // namespace

@@ -40,8 +40,26 @@ class MatMulEngine {
  private:
   MatMulEngine(cudaStream_t stream, StickyError* errors) : stream_(stream), errors_(errors) {}
   // Grows a device scratch buffer to at least `bytes` (waits for the stream
-  // before freeing the old one).
+  // before freeing the old one). nullptr, with the failure noted, when it
+  // cannot be had.
   void* Scratch(int slot, int64_t bytes);
+
+  // Scratch slots: the prepared activations (converted, quantized or
+  // round-tripped x), a dequantized f32 panel of W, cuBLAS's workspace.
+  static constexpr int kSlotActivations = 0;
+  static constexpr int kSlotPanel = 1;
+  static constexpr int kSlotWorkspace = 2;
+
+  // One path each (see the comment at the top); all of them write every
+  // element of y.
+  void MatMulF32(const MatrixView& w, const float* x, int64_t n_rows, float* y);
+  void MatMulHalf(const MatrixView& w, const float* x, int64_t n_rows, float* y);
+  void QuantGemv(const MatrixView& w, const float* x, int64_t n_rows, float* y);
+  void QuantGemm(const MatrixView& w, const float* x, int64_t n_rows, float* y);
+  // y (n_rows x ldc, columns [0, w_rows) written) = x * W^T for f32 W with
+  // rows of `cols` floats, in full f32.
+  void Sgemm(const float* w, int64_t w_rows, int64_t cols, const float* x, int64_t n_rows, float* y,
+             int64_t ldc);
 
   cudaStream_t stream_;
   StickyError* errors_;

@@ -38,7 +38,7 @@ int RunMake(const MakeArgs& a) {
   spec->arch = a.arch == "qwen2" ? Arch::kQwen2 : Arch::kLlama;
   spec->tokenizer = a.tokenizer;
   spec->seed = a.seed;
-  spec->tied_output = a.tied;
+  spec->tied_output = spec->tied_output || a.tied;  // llama-1b is tied, like Llama 3.2 1B
   // Explicit shape options override the preset.
   for (auto [value, field] : {std::pair{a.layers, &spec->n_layers}, {a.width, &spec->dim},
                               {a.heads, &spec->n_heads}, {a.kv_heads, &spec->n_kv_heads},
@@ -111,7 +111,8 @@ void AddModelCommands(CLI::App& app, int& exit_code) {
   CLI::App* make = model->add_subcommand(
       "make", "Write a random-weight model of a chosen shape (with a real tokenizer vocabulary)");
   make->add_option("-o,--output", args->output, "Output .gguf path")->required();
-  make->add_option("--preset", args->preset, "tiny (~0.5M params), small (~30M) or medium (~250M)")
+  make->add_option("--preset", args->preset, "tiny (~0.5M params), small (~30M), medium (~250M), llama-1b (Llama 3.2 1B's shape, "
+                  "1.24B, tied output) or llama-8b (Llama 3 8B's shape, 8.03B)")
       ->capture_default_str();
   make->add_option("--type", args->type, "Matrix type: f32, f16, bf16, q8_0 or q4_0")->capture_default_str();
   make->add_option("--arch", args->arch, "llama or qwen2 (adds QKV biases)")
@@ -129,7 +130,7 @@ void AddModelCommands(CLI::App& app, int& exit_code) {
   make->add_option("--vocab", args->vocab, "Override the vocabulary size")->check(CLI::PositiveNumber);
   make->add_option("--context", args->context, "Override the context length")->check(CLI::PositiveNumber);
   make->add_option("--seed", args->seed, "Weight seed (same seed, same bytes)")->capture_default_str();
-  make->add_flag("--tied", args->tied, "Tie the output head to the token embedding");
+  make->add_flag("--tied", args->tied, "Tie the output head to the token embedding (llama-1b always is)");
   make->callback([args, &exit_code] { exit_code = RunMake(*args); });
 
   auto path = std::make_shared<std::string>();

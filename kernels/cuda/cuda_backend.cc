@@ -1,5 +1,6 @@
 // CudaBackend: one GPU, one non-blocking stream on which every op is queued;
-// device errors are sticky and surface at CopyOut/Finish. Matrix products go
+// device errors are sticky and surface at CopyOut/Finish, and once one is
+// noted the ops queue nothing more (see Enter). Matrix products go
 // to MatMulEngine, the other ops to the launchers of cuda_kernels.h and
 // cuda_attention.h.
 #include "kernels/cuda/cuda_backend.h"
@@ -81,9 +82,23 @@ class CudaBackend final : public Backend {
   CudaBackend(int device, std::string name, int sm_count, cudaStream_t stream)
       : device_(device), name_(std::move(name)), sm_count_(sm_count), stream_(stream), staging_(&errors_) {}
 
-  // The worker may call from more than one thread over its life, and the
-  // current device is per thread.
-  void Enter() { errors_.Note(cudaSetDevice(device_), "cudaSetDevice"); }
+  // Makes this GPU current: the worker may call from more than one thread
+  // over its life, and the current device is per thread. False once an error
+  // is noted, and the ops then queue nothing (fail-stop): after a failed
+  // CopyIn or a skipped op, device buffers of tokens, positions, slots and
+  // block tables may hold garbage, and a kernel taking garbage for indices
+  // would read or write out of bounds, turning a reported error into a
+  // corrupted context.
+  //
+  // Enter also drops a non-sticky error that other code left on this thread
+  // (a failed cudaMalloc elsewhere): NoteLaunch reads cudaGetLastError and
+  // would blame it on the next kernel. Every CUDA call of this backend notes
+  // its own result, and a sticky fault returns from the next call anyway.
+  bool Enter() {
+    (void)cudaGetLastError();
+    errors_.Note(cudaSetDevice(device_), "cudaSetDevice");
+    return !errors_.failed();
+  }
   cuda::Launch launch() { return cuda::Launch{stream_, &errors_}; }
   // One launch of AttentionBatch for sequences that share their geometry.
   void AttentionRun(std::span<const AttentionArgs> seqs);
@@ -148,13 +163,12 @@ absl::StatusOr<BackendBuffer> CudaBackend::Allocate(int64_t bytes) {
 
 void CudaBackend::CopyIn(void* dst, const void* host_src, int64_t bytes) {
   if (bytes <= 0) return;
-  Enter();
+  if (!Enter()) return;
   staging_.Upload(dst, host_src, bytes, stream_);
 }
 
 absl::Status CudaBackend::CopyOut(void* host_dst, const void* src, int64_t bytes) {
-  Enter();
-  if (bytes > 0) {
+  if (Enter() && bytes > 0) {
     staging_.Download(host_dst, src, bytes, stream_);
   } else {
     errors_.Note(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
@@ -164,14 +178,14 @@ absl::Status CudaBackend::CopyOut(void* host_dst, const void* src, int64_t bytes
 
 void CudaBackend::Copy(void* dst, const void* src, int64_t bytes) {
   if (bytes <= 0) return;
-  Enter();
+  if (!Enter()) return;
   errors_.Note(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyDeviceToDevice, stream_),
                "cudaMemcpyAsync (device to device)");
 }
 
 void CudaBackend::Zero(void* dst, int64_t bytes) {
   if (bytes <= 0) return;
-  Enter();
+  if (!Enter()) return;
   errors_.Note(cudaMemsetAsync(dst, 0, static_cast<size_t>(bytes), stream_), "cudaMemsetAsync");
 }
 
@@ -187,42 +201,42 @@ absl::StatusOr<std::unique_ptr<ResidentWeights>> CudaBackend::Resident(const Mod
 }
 
 void CudaBackend::MatMul(const MatrixView& w, const float* x, int64_t n_rows, float* y) {
-  Enter();
+  if (!Enter()) return;
   engine_->MatMul(w, x, n_rows, y);
 }
 
 void CudaBackend::MatMulShared(std::span<const MatrixView* const> ws, const float* x, int64_t n_rows,
                                std::span<float* const> ys) {
-  Enter();
+  if (!Enter()) return;
   for (size_t i = 0; i < ws.size(); ++i) engine_->MatMul(*ws[i], x, n_rows, ys[i]);
 }
 
 void CudaBackend::Embedding(const MatrixView& table, const int32_t* tokens, int64_t n, int64_t id_offset,
                             float* out) {
-  Enter();
+  if (!Enter()) return;
   cuda::LaunchEmbedding(launch(), table, tokens, n, id_offset, out);
 }
 
 void CudaBackend::StoreKv(const float* k, const float* v, int64_t n_rows, int64_t row_floats,
                           const int32_t* slots, float* k_store, float* v_store) {
-  Enter();
+  if (!Enter()) return;
   cuda::LaunchStoreKv(launch(), k, v, n_rows, row_floats, slots, k_store, v_store);
 }
 
 void CudaBackend::RmsNorm(const float* x, const float* weight, int64_t n_rows, int64_t dim, float eps,
                           float* out) {
-  Enter();
+  if (!Enter()) return;
   cuda::LaunchRmsNorm(launch(), x, weight, n_rows, dim, eps, out);
 }
 
 void CudaBackend::Rope(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, const int32_t* positions,
                        const RopeParams& p) {
-  Enter();
+  if (!Enter()) return;
   cuda::LaunchRope(launch(), x, n_rows, n_heads, head_dim, positions, p);
 }
 
 void CudaBackend::AttentionBatch(std::span<const AttentionArgs> seqs) {
-  Enter();
+  if (!Enter()) return;
   // Sequences of one step share their geometry (the same layer); a caller
   // that mixes geometries gets one launch per run of equal ones.
   size_t begin = 0;
@@ -272,7 +286,9 @@ void CudaBackend::AttentionRun(std::span<const AttentionArgs> seqs) {
     }
     attn_dev_bytes_ = want;
   }
-  staging_.Upload(attn_dev_, attn_host_.data(), bytes, stream_);
+  // The kernel dereferences the uploaded pointers: never launch it over
+  // descriptors that did not all arrive (fresh or stale device bytes).
+  if (!staging_.Upload(attn_dev_, attn_host_.data(), bytes, stream_)) return;
 
   const AttnGeometry g{first.n_heads, first.n_kv_heads, first.head_dim, KvGroup(first), first.q_head_offset,
                        first.scale};
@@ -282,22 +298,22 @@ void CudaBackend::AttentionRun(std::span<const AttentionArgs> seqs) {
 }
 
 void CudaBackend::SiluMul(const float* gate, const float* up, int64_t n, float* out) {
-  Enter();
+  if (!Enter()) return;
   cuda::LaunchSiluMul(launch(), gate, up, n, out);
 }
 
 void CudaBackend::Add(float* x, const float* y, int64_t n) {
-  Enter();
+  if (!Enter()) return;
   cuda::LaunchAdd(launch(), x, y, n);
 }
 
 void CudaBackend::AddBias(float* x, const float* bias, int64_t n_rows, int64_t n) {
-  Enter();
+  if (!Enter()) return;
   cuda::LaunchAddBias(launch(), x, bias, n_rows, n);
 }
 
 void CudaBackend::Softmax(float* x, int64_t n) {
-  Enter();
+  if (!Enter()) return;
   cuda::LaunchSoftmax(launch(), x, n);
 }
 

@@ -2,7 +2,10 @@
 // products of F32/F16/BF16 weights go to cuBLAS (tensor cores for F16/BF16),
 // Q8_0/Q4_0 weights to fused dequantize-and-multiply kernels; attention reads
 // the paged KV cache in device memory. Weights stay on the device (Resident);
-// all ops are queued on one stream owned by the backend.
+// all ops are queued on one stream owned by the backend. After its first
+// device error the backend queues nothing more (a failed upload of tokens or
+// block tables would otherwise send later kernels out of bounds); CopyOut and
+// Finish report that error, and the owner tears the rank down.
 //
 // Compiled only when nvcc is found (TESSERA_HAVE_CUDA); callers reach it
 // through kernels/factory/backend_factory.h.

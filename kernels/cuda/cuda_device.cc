@@ -64,6 +64,8 @@ struct MeasureResources {
 
 absl::Status CudaStatus(cudaError_t e, int ordinal, const char* what) {
   if (e == cudaSuccess) return absl::OkStatus();
+  // Reported here; not left on the thread for a backend's next launch check.
+  (void)cudaGetLastError();
   return absl::InternalError(absl::StrCat("measuring cuda:", ordinal, ": ", what, ": ", CudaErrorText(e)));
 }
 

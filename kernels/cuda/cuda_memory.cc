@@ -28,7 +28,10 @@ absl::StatusOr<BackendBuffer> AllocateDevice(int device, int64_t bytes, std::str
     return absl::InternalError(text);
   }
   // The handle may be dropped on another thread, whose current device can
-  // differ.
+  // differ; that thread is left on `device` (restoring its old device could
+  // create a context there: cudaGetDevice says 0 on a thread that never
+  // chose one). cudaFree waits for the device's queued work, so ops still
+  // reading the buffer finish first.
   return BackendBuffer(p, [device](void* ptr) {
     cudaSetDevice(device);
     cudaFree(ptr);

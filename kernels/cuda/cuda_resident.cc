@@ -48,6 +48,9 @@ class Placer {
   MatrixView Matrix(const MatrixView& m) {
     MatrixView d = m;
     const int64_t bytes = m.rows * m.row_bytes;
+    // An empty matrix keeps its shape but not the host address: a device
+    // view must never hold a host pointer.
+    d.data = nullptr;
     if (m.data == nullptr || bytes <= 0) return d;
     const int64_t offset = plan_->Place(m.data, bytes);
     d.data = base_ == nullptr ? nullptr : base_ + offset;

@@ -32,7 +32,7 @@ bool PinnedStaging::Reserve(void** buf, int64_t* capacity, int64_t bytes) {
   return true;
 }
 
-void PinnedStaging::Upload(void* dst, const void* src, int64_t bytes, cudaStream_t stream) {
+bool PinnedStaging::Upload(void* dst, const void* src, int64_t bytes, cudaStream_t stream) {
   auto* d = static_cast<uint8_t*>(dst);
   const auto* s = static_cast<const uint8_t*>(src);
   for (int64_t done = 0; done < bytes;) {
@@ -46,15 +46,18 @@ void PinnedStaging::Upload(void* dst, const void* src, int64_t bytes, cudaStream
     if (slot.done == nullptr &&
         !errors_->Note(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming), "cudaEventCreate (staging)")) {
       slot.done = nullptr;
-      return;
+      return false;
     }
-    if (!Reserve(&slot.host, &slot.capacity, n)) return;
+    if (!Reserve(&slot.host, &slot.capacity, n)) return false;
     std::memcpy(slot.host, s + done, static_cast<size_t>(n));
-    errors_->Note(cudaMemcpyAsync(d + done, slot.host, static_cast<size_t>(n), cudaMemcpyHostToDevice, stream),
-                  "cudaMemcpyAsync (host to device)");
+    const bool queued = errors_->Note(
+        cudaMemcpyAsync(d + done, slot.host, static_cast<size_t>(n), cudaMemcpyHostToDevice, stream),
+        "cudaMemcpyAsync (host to device)");
     slot.pending = errors_->Note(cudaEventRecord(slot.done, stream), "cudaEventRecord (staging)");
+    if (!queued) return false;
     done += n;
   }
+  return true;
 }
 
 void PinnedStaging::Download(void* dst, const void* src, int64_t bytes, cudaStream_t stream) {

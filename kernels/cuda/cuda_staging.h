@@ -23,8 +23,10 @@ class PinnedStaging {
   PinnedStaging& operator=(const PinnedStaging&) = delete;
 
   // Queues host `src` -> device `dst` on `stream`; `src` may be reused when
-  // this returns.
-  void Upload(void* dst, const void* src, int64_t bytes, cudaStream_t stream);
+  // this returns. False (with the error noted) when not every byte was
+  // queued: `dst` then holds garbage, which no kernel may take for pointers
+  // or indices.
+  bool Upload(void* dst, const void* src, int64_t bytes, cudaStream_t stream);
   // Device `src` -> host `dst` after everything queued on `stream`; returns
   // when the bytes are in `dst` (or an error was noted).
   void Download(void* dst, const void* src, int64_t bytes, cudaStream_t stream);

@@ -5,14 +5,17 @@
 // tests), which it owns.
 //
 // Design points:
-// - NCCL runs in non-blocking mode (config.blocking = 0). Every NCCL call
-//   returns at once, and the communicator polls NCCL's asynchronous error
+// - NCCL runs in non-blocking mode (config.blocking = 0; setup refuses an
+//   NCCL_COMM_BLOCKING=1 environment, which would override it). Every NCCL
+//   call but ncclCommAbort and ncclCommDestroy returns at once (possibly with
+//   ncclInProgress), and the communicator polls NCCL's asynchronous error
 //   state and its own CUDA stream until the collective is done, NCCL reports
 //   an error (a peer that died mid-collective), or the timeout passes. On an
-//   error or a timeout it calls ncclCommAbort, which makes NCCL's kernels
-//   quit, and the communicator is broken: every later call fails fast with
-//   Unavailable, as the Communicator contract says. No call waits without a
-//   limit (comm/nccl/nccl_wait.h).
+//   error or a timeout it calls ncclCommAbort, which sets NCCL's abort flag
+//   first (its kernels and threads quit) and so returns, and the
+//   communicator is broken: every later call fails fast with Unavailable, as
+//   the Communicator contract says. No call waits without a limit
+//   (comm/nccl/nccl_wait.h).
 // - Which path a buffer takes is decided by cudaPointerGetAttributes: device
 //   (and managed) memory goes to NCCL, host memory (pageable or pinned) to
 //   the bootstrap. Every rank must pass the same kind of memory to a

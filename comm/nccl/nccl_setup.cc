@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <span>
 #include <string>
@@ -50,9 +51,27 @@ StreamOwner::~StreamOwner() {
 
 std::string DeviceName(int device) { return absl::StrCat("cuda:", device); }
 
+absl::Status CheckNonBlockingAllowed() {
+  // NCCL reads NCCL_COMM_BLOCKING as it would a number (strtoll, base 0) and
+  // lets 0 or 1 override ncclConfig_t::blocking. With 1 the communicator is
+  // blocking whatever InitComm asks for: init and the first collective with a
+  // peer wait inside NCCL for as long as the peer is missing, and no timeout
+  // of ours can end the wait.
+  const char* env = std::getenv("NCCL_COMM_BLOCKING");
+  if (env == nullptr) return absl::OkStatus();
+  char* end = nullptr;
+  const long long value = std::strtoll(env, &end, 0);
+  if (end == env || value != 1) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "NCCL_COMM_BLOCKING=", env,
+      " is set; it makes NCCL calls block without a limit, so a dead peer would hang this rank instead of "
+      "timing out: unset it"));
+}
+
 absl::StatusOr<StreamOwner> PrepareDevice(int device) {
   const std::string name = DeviceName(device);
   if (device < 0) return absl::InvalidArgumentError(absl::StrCat(name, ": a device ordinal is never negative"));
+  if (absl::Status s = CheckNonBlockingAllowed(); !s.ok()) return s;
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {

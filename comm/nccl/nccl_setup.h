@@ -1,7 +1,8 @@
 // The steps of building an NCCL communicator over a bootstrap communicator
 // (MakeNcclCommunicator in comm/nccl/nccl_communicator.h runs them in order):
 //
-//   1. every rank checks its GPU and creates its stream (PrepareDevice);
+//   1. every rank checks its GPU (and that NCCL will stay non-blocking) and
+//      creates its stream (PrepareDevice);
 //   2. the ranks tell each other whether that worked (AllRanksOk), so one rank
 //      without its GPU fails the whole group at once, with its reason, instead
 //      of leaving the others waiting in NCCL's init until the timeout;
@@ -53,9 +54,15 @@ class StreamOwner {
 // "cuda:3": how messages name a device.
 std::string DeviceName(int device);
 
-// Checks that `device` is a visible GPU and creates the stream the
-// communicator's collectives run on. FailedPrecondition naming the device
-// when there is no such GPU (no driver, no device, an ordinal past the last).
+// FailedPrecondition when NCCL_COMM_BLOCKING=1 is in the environment: NCCL
+// lets it override the non-blocking mode InitComm asks for, and a blocking
+// communicator cannot keep the "no call waits without a limit" promise.
+absl::Status CheckNonBlockingAllowed();
+
+// Checks that `device` is a visible GPU (and CheckNonBlockingAllowed) and
+// creates the stream the communicator's collectives run on.
+// FailedPrecondition naming the device when there is no such GPU (no driver,
+// no device, an ordinal past the last).
 absl::StatusOr<StreamOwner> PrepareDevice(int device);
 
 // Every rank passes its own outcome of a step; returns OK when every rank's

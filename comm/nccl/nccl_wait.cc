@@ -39,6 +39,18 @@ const char* NcclResultName(ncclResult_t r) {
 
 WaitOutcome NcclFailed(ncclResult_t r) { return {WaitResult::kNcclError, r, cudaSuccess}; }
 
+// cudaStreamQuery, without its side effect: a "not ready" answer is also
+// recorded as the thread's last CUDA error, and the CUDA backend reads that
+// slot (cudaGetLastError) after each kernel launch, so a poll that once found
+// the collective unfinished would fail the next, unrelated launch with
+// cudaErrorNotReady. Clearing it loses nothing: the query had overwritten the
+// slot anyway.
+cudaError_t QueryStream(cudaStream_t stream) {
+  const cudaError_t q = cudaStreamQuery(stream);
+  if (q == cudaErrorNotReady) (void)cudaGetLastError();
+  return q;
+}
+
 }  // namespace
 
 Pacer::Pacer(absl::Time deadline) : start_(absl::Now()), deadline_(deadline), sleep_(kFirstSleep) {}
@@ -115,7 +127,7 @@ WaitOutcome AwaitCollective(ncclComm_t comm, cudaStream_t stream, bool enqueued,
     // Until NCCL has put the collective on the stream, an idle stream means
     // nothing: the work is not there yet.
     if (enqueued && !ignore_completion) {
-      const cudaError_t q = cudaStreamQuery(stream);
+      const cudaError_t q = QueryStream(stream);
       if (q == cudaSuccess) return {};
       if (q != cudaErrorNotReady) return {WaitResult::kCudaError, ncclSuccess, q};
     }
@@ -128,7 +140,7 @@ bool DrainStream(cudaStream_t stream, absl::Duration limit) {
   while (true) {
     // Any answer but "not ready" means nothing more will run on the stream:
     // idle, or the context has failed.
-    if (cudaStreamQuery(stream) != cudaErrorNotReady) return true;
+    if (QueryStream(stream) != cudaErrorNotReady) return true;
     if (!pacer.Next()) return false;
   }
 }

@@ -74,7 +74,9 @@ WaitOutcome AwaitCommState(ncclComm_t comm, absl::Time deadline);
 // asynchronous error state all along (a peer that died mid-collective shows
 // up there). `ignore_completion` treats the finished collective as still
 // running: a test hook that makes this rank behave as if a peer never
-// arrived, so the real timeout and abort path runs on one GPU.
+// arrived, so the real timeout and abort path runs on one GPU. Like
+// DrainStream, it leaves no "not ready" behind as the thread's last CUDA error
+// (the CUDA backend checks launches with cudaGetLastError).
 WaitOutcome AwaitCollective(ncclComm_t comm, cudaStream_t stream, bool enqueued, absl::Time deadline,
                             bool ignore_completion);
 

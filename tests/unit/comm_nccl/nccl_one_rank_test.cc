@@ -89,7 +89,11 @@ TEST_F(NcclOneRankTest, LargeAllReduceRunsAKernelAndKeepsTheValues) {
   DeviceBuffer<float> floats(values.size());
   ASSERT_TRUE(floats.ok());
   ASSERT_TRUE(floats.Upload(values));
+  (void)cudaGetLastError();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(comm_->AllReduceSum(floats.span()).ok());
+  // Polling the stream must not leave "not ready" behind for the CUDA
+  // backend's next launch check to find.
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
   EXPECT_EQ(floats.Download(), values);
 }
 

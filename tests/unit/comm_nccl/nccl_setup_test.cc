@@ -6,7 +6,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -125,6 +128,53 @@ TEST(NcclSetupTest, RankThatNeverJoinsIsADeadlineNotAHang) {
   EXPECT_THAT(got[0].status.message(), AllOf(HasSubstr("setting up nccl world 0/2"), HasSubstr("rank 1")));
   EXPECT_GE(got[0].took, kTimeout);
   EXPECT_LT(got[0].took, kTimeout + absl::Seconds(3));
+}
+
+// Sets an environment variable for one test and restores it after.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name); old != nullptr) old_ = old;
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (old_.has_value()) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(NcclSetupTest, BlockingModeFromTheEnvironmentIsRefusedOnEveryRank) {
+  // NCCL_COMM_BLOCKING=1 would override the non-blocking config and let a
+  // dead peer hang NCCL's init; every rank refuses before NCCL is touched,
+  // GPU or not.
+  {
+    ScopedEnv blocking("NCCL_COMM_BLOCKING", "1");
+    std::vector<Outcome> got = MakeOnEveryRank({0, 0}, absl::Seconds(30));
+    for (int r = 0; r < 2; ++r) {
+      EXPECT_EQ(got[r].status.code(), absl::StatusCode::kFailedPrecondition) << got[r].status;
+      EXPECT_THAT(got[r].status.message(),
+                  AllOf(HasSubstr("NCCL_COMM_BLOCKING=1"), HasSubstr("failed on 2 of 2 ranks")))
+          << r;
+      EXPECT_LT(got[r].took, absl::Seconds(10)) << r;
+    }
+  }
+  {
+    ScopedEnv nonblocking("NCCL_COMM_BLOCKING", "0");
+    EXPECT_TRUE(nccl_internal::CheckNonBlockingAllowed().ok());
+  }
+  {
+    ScopedEnv hex("NCCL_COMM_BLOCKING", "0x1");  // NCCL parses with base 0
+    EXPECT_EQ(nccl_internal::CheckNonBlockingAllowed().code(), absl::StatusCode::kFailedPrecondition);
+  }
 }
 
 TEST(NcclSetupTest, NegativeDeviceAndNoBootstrapAreRejected) {

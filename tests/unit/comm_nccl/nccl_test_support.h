@@ -53,8 +53,13 @@ class DeviceBuffer {
   std::span<T> span() { return std::span<T>(p_, n_); }
   std::span<std::byte> bytes() { return std::as_writable_bytes(span()); }
 
+  // cudaMemcpy from pageable memory may return before its DMA has landed, and
+  // the communicator's non-blocking stream does not wait for the legacy
+  // stream that DMA runs on: the device sync is this test's "Finish" (the
+  // communicator's contract: the caller has finished writing the buffer).
   bool Upload(const std::vector<T>& v) {
-    return v.size() == n_ && cudaMemcpy(p_, v.data(), n_ * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess;
+    return v.size() == n_ && cudaMemcpy(p_, v.data(), n_ * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess &&
+           cudaDeviceSynchronize() == cudaSuccess;
   }
   std::vector<T> Download() const {
     std::vector<T> v(n_);

@@ -42,12 +42,16 @@ int main(int argc, char** argv) {
   auto backend = MakeCpuBackend({.threads = threads, .gemm_min_rows = gemm_min_rows});
   const int max_b = *std::max_element(batches.begin(), batches.end());
   const int64_t per_seq_blocks = (prompt_len + steps * repeats + 15) / 16 + 1;
-  auto kv = KvCache::Create({m.config.n_layers, m.config.kv_dim(), 16, per_seq_blocks * max_b});
+  auto kv = KvCache::Create({m.config.n_layers, m.config.kv_dim(), 16, per_seq_blocks * max_b}, *backend);
   if (!kv.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(kv.status().message()).c_str());
     return 1;
   }
   Executor exec(m, *backend, **kv);
+  if (auto st = exec.Load(); !st.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(st.message()).c_str());
+    return 1;
+  }
   std::vector<float> logits;
   std::vector<int32_t> prompt(prompt_len);
   for (int i = 0; i < prompt_len; ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % m.config.vocab_size);

@@ -127,13 +127,18 @@ int main(int argc, char** argv) {
       CpuBackendOptions backend_options;
       backend_options.threads = threads;
       auto backend = MakeCpuBackend(backend_options);
-      auto kv = KvCache::Create({m.config.n_layers, m.config.kv_dim(), 16,
-                                 (prompt_len + decode_steps + 15) / 16 + 1});
+      auto kv = KvCache::Create({m.config.n_layers, m.config.kv_dim(), 16, (prompt_len + decode_steps + 15) / 16 + 1},
+                                *backend);
       if (!kv.ok()) {
         std::fprintf(stderr, "error: %s\n", std::string(kv.status().message()).c_str());
         return 1;
       }
       Executor exec(m, *backend, **kv);
+      // Outside the timed runs (a device backend uploads the weights here).
+      if (auto st = exec.Load(); !st.ok()) {
+        std::fprintf(stderr, "error: %s\n", std::string(st.message()).c_str());
+        return 1;
+      }
       std::vector<float> logits;
       double best_prefill = 1e30;
       struct DecodeRun {

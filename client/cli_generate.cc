@@ -48,12 +48,16 @@ int RunLocalGenerate(const GenerateArgs& a) {
   shape.n_layers = m.config.n_layers;
   shape.kv_dim = m.config.kv_dim();
   shape.n_blocks = (positions + shape.block_size - 1) / shape.block_size;
-  auto kv = KvCache::Create(shape);
+  auto kv = KvCache::Create(shape, *backend);
   if (!kv.ok()) {
     std::cerr << "error: " << kv.status().message() << "\n";
     return 1;
   }
   Executor executor(m, *backend, **kv);
+  if (auto st = executor.Load(); !st.ok()) {
+    std::cerr << "error: " << st.message() << "\n";
+    return 1;
+  }
 
   GenerateOptions options;
   options.max_tokens = a.n;

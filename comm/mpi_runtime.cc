@@ -16,17 +16,27 @@ namespace {
 
 // Ranks on this host: Open MPI says so in the environment; otherwise count
 // the ranks that share memory with this one.
-int LocalSize() {
-  if (const char* env = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE")) {
-    int n = 0;
-    if (absl::SimpleAtoi(env, &n) && n > 0) return n;
+// This rank's place among the ranks on its host: {rank, size}. Open MPI's
+// environment says it without a collective; otherwise a shared-memory split.
+struct LocalPlace {
+  int rank = 0;
+  int size = 1;
+};
+LocalPlace FindLocalPlace() {
+  LocalPlace p;
+  const char* size_env = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  const char* rank_env = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  if (size_env != nullptr && rank_env != nullptr && absl::SimpleAtoi(size_env, &p.size) &&
+      absl::SimpleAtoi(rank_env, &p.rank) && p.size > 0 && p.rank >= 0 && p.rank < p.size) {
+    return p;
   }
+  p = LocalPlace{};
   MPI_Comm local = MPI_COMM_NULL;
-  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local) != MPI_SUCCESS) return 1;
-  int n = 1;
-  MPI_Comm_size(local, &n);
+  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local) != MPI_SUCCESS) return p;
+  MPI_Comm_size(local, &p.size);
+  MPI_Comm_rank(local, &p.rank);
   MPI_Comm_free(&local);
-  return n;
+  return p;
 }
 
 }  // namespace
@@ -47,7 +57,9 @@ absl::StatusOr<std::unique_ptr<MpiRuntime>> MpiRuntime::Init(int* argc, char*** 
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &rt->world_rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &rt->world_size_);
-  rt->local_size_ = LocalSize();
+  const LocalPlace local = FindLocalPlace();
+  rt->local_size_ = local.size;
+  rt->local_rank_ = local.rank;
   return rt;
 }
 

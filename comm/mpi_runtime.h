@@ -30,6 +30,9 @@ class MpiRuntime {
   int world_size() const { return world_size_; }
   // Ranks of this job on this host.
   int local_size() const { return local_size_; }
+  // This rank's index among them, in [0, local_size()): "--device cuda"
+  // picks GPU local_rank().
+  int local_rank() const { return local_rank_; }
   // More ranks on this host than hardware threads: waiting ranks must not
   // spin (see PollPolicy).
   bool Oversubscribed() const;
@@ -45,6 +48,7 @@ class MpiRuntime {
   int world_rank_ = 0;
   int world_size_ = 1;
   int local_size_ = 1;
+  int local_rank_ = 0;
 };
 
 }  // namespace tessera

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/factory/backend_factory.h"
 #include "kernels/cpu/machine_probe.h"
 #include "worker/resident_memory.h"
 
@@ -34,6 +35,21 @@ proto::DeviceProfile NominalCpuProfile(int local_ranks, const std::string& why) 
   p.set_name(absl::StrCat("cpu-", std::string(CpuIsaName(DetectCpuIsa())), " (not probed: ", why, ")"));
   p.set_memory_bandwidth(10e9);
   p.set_compute_flops(100e9);
+  return p;
+}
+
+int64_t GpuMemoryReserve(int64_t total_bytes) {
+  return std::max<int64_t>(int64_t{1} << 30, total_bytes / 100 * 6);
+}
+
+absl::StatusOr<proto::DeviceProfile> ProbeGpuDevice(int ordinal) {
+  auto gpu = ProbeGpu(ordinal);
+  if (!gpu.ok()) return gpu.status();
+  proto::DeviceProfile p;
+  p.set_name(absl::StrCat("cuda:", ordinal, " ", gpu->name));
+  p.set_memory_bytes(std::max<int64_t>(0, gpu->free_bytes - GpuMemoryReserve(gpu->total_bytes)));
+  p.set_memory_bandwidth(gpu->bandwidth);
+  p.set_compute_flops(gpu->flops);
   return p;
 }
 

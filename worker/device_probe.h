@@ -25,6 +25,16 @@ proto::DeviceProfile ProbeCpuDevice(const ProbeOptions& options);
 // equal shares). `why` goes into its name.
 proto::DeviceProfile NominalCpuProfile(int local_ranks, const std::string& why);
 
+// The profile of GPU `ordinal` for a rank running on it (--device cuda:N):
+// its name, the device memory the rank may plan to use (what is free now
+// less a reserve for activations, cuBLAS and NCCL buffers: the larger of
+// 1 GiB and 6% of the card), and its measured copy bandwidth and BF16 GEMM
+// throughput. FailedPrecondition when this build or machine has no such GPU.
+absl::StatusOr<proto::DeviceProfile> ProbeGpuDevice(int ordinal);
+
+// The reserve ProbeGpuDevice keeps back from a GPU's free memory.
+int64_t GpuMemoryReserve(int64_t total_bytes);
+
 // The text of a profiles file (partition/device_profile.h parses it), or
 // NotFound naming the path.
 absl::StatusOr<std::string> ReadProfilesFile(const std::string& path);

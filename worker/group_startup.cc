@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/factory/backend_factory.h"
 #include "partition/cost_model.h"
 #include "partition/device_profile.h"
 #include "partition/partitioner.h"
+#include "worker/device_comm.h"
 #include "worker/device_probe.h"
 
 namespace tessera {
@@ -133,10 +136,32 @@ absl::StatusOr<std::unique_ptr<GroupMember>> StartGroupMember(Communicator& worl
   }
   if (auto s = AgreeOnStatus(group, m->layout, load, "load the model", timeout); !s.ok()) return s;
 
+  // This rank's device, measured now if it is a GPU: a device that is not
+  // there stops every rank here, naming it.
+  DeviceSpec device;
+  std::optional<proto::DeviceProfile> gpu_profile;
+  absl::Status device_status;
+  if (auto spec = ParseDeviceSpec(options.device); spec.ok()) {
+    device = *spec;
+  } else {
+    device_status = spec.status();
+  }
+  if (device_status.ok() && device.kind == DeviceSpec::Kind::kCuda) {
+    if (auto p = ProbeGpuDevice(device.ordinal); p.ok()) {
+      gpu_profile = *std::move(p);
+    } else {
+      device_status = p.status();
+    }
+  }
+  if (auto s = AgreeOnStatus(group, m->layout, device_status, "use its device", timeout); !s.ok()) return s;
+
   // 2. Profiles to the leader, the plan back.
+  // A GPU is always measured (its profile decides how much of the model it
+  // gets, and a nominal one would not say how much faster it is than a CPU).
   const proto::DeviceProfile mine =
-      options.probe ? ProbeCpuDevice(ProbeOptions{options.threads, options.local_ranks, options.oversubscribed})
-                    : NominalCpuProfile(options.local_ranks, "probing turned off");
+      gpu_profile.has_value() ? *gpu_profile
+      : options.probe ? ProbeCpuDevice(ProbeOptions{options.threads, options.local_ranks, options.oversubscribed})
+                      : NominalCpuProfile(options.local_ranks, "probing turned off");
   std::string mine_bytes = mine.SerializeAsString();
   mine_bytes.resize(512, '\0');
   std::string gathered(mine_bytes.size() * static_cast<size_t>(group.size()), '\0');
@@ -194,7 +219,13 @@ absl::StatusOr<std::unique_ptr<GroupMember>> StartGroupMember(Communicator& worl
       if (!isa.has_value()) shard_status = absl::InvalidArgumentError(absl::StrCat("unknown ISA '", options.isa, "'"));
       else bo.isa = *isa;
     }
-    if (shard_status.ok()) m->backend = MakeCpuBackend(bo);
+    if (shard_status.ok()) {
+      if (auto backend = MakeBackend(device, bo); backend.ok()) {
+        m->backend = *std::move(backend);
+      } else {
+        shard_status = backend.status();
+      }
+    }
   }
   if (shard_status.ok()) {
     KvCacheShape shape;
@@ -203,7 +234,7 @@ absl::StatusOr<std::unique_ptr<GroupMember>> StartGroupMember(Communicator& worl
     auto blocks = KvBlocksFor(m->plan.kv_tokens(), shape.block_size);
     if (blocks.ok()) {
       shape.n_blocks = *blocks;
-      auto kv = KvCache::Create(shape);
+      auto kv = KvCache::Create(shape, *m->backend);
       if (kv.ok()) m->kv = *std::move(kv);
       else shard_status = kv.status();
     } else {
@@ -212,7 +243,24 @@ absl::StatusOr<std::unique_ptr<GroupMember>> StartGroupMember(Communicator& worl
   }
   if (auto s = AgreeOnStatus(group, m->layout, shard_status, "load its shard", timeout); !s.ok()) return s;
 
+  // 4. A stage whose ranks are all on GPUs all-reduces over NCCL (collective
+  // over the stage's tp ranks, so only after every rank has its backend).
+  absl::Status comm_status = PlaceTensorParallelComm(m->comms, device, timeout, &m->tp_transport);
+  if (auto s = AgreeOnStatus(group, m->layout, comm_status, "set up its tensor-parallel communicator", timeout);
+      !s.ok()) {
+    return s;
+  }
+
+  // 5. The weights go into the backend's memory now (on a GPU, the upload),
+  // so a rank without room for them fails with the others here, not at its
+  // first step.
   m->executor = std::make_unique<Executor>(*m->shard, *m->backend, *m->kv, m->comms.tp.get());
+  if (auto s = AgreeOnStatus(group, m->layout, m->executor->Load(), "load its weights onto " + options.device,
+                             timeout);
+      !s.ok()) {
+    return s;
+  }
+
   std::vector<VocabSlice> vocab;
   for (int t = 0; t < m->layout.tp; ++t) {
     const proto::RankShard& rs = m->plan.ranks(m->layout.answer_rank() + t);

@@ -33,6 +33,9 @@ struct GroupOptions {
   int tp = 1, pp = 1;
   int threads = 1;             // CPU threads of each rank
   std::string isa;             // "" = best this CPU runs
+  // This rank's device: "cpu" or "cuda:N" (kernels/factory/backend_factory.h).
+  // A stage whose tp ranks are all on GPUs all-reduces over NCCL.
+  std::string device = "cpu";
   std::string profiles_json;   // leader only: profiles of the group's ranks; "" = probe each rank
   std::string profiles_error;  // leader only: why the profiles file could not be read
   bool probe = true;           // measure this rank; false: nominal equal profiles (a profiles file overrides both)
@@ -62,6 +65,9 @@ struct GroupMember {
   std::unique_ptr<KvCache> kv;
   std::unique_ptr<Executor> executor;
   std::unique_ptr<StageRunner> runner;
+  // How the stage's tensor-parallel all-reduce travels (MPI, NCCL, through
+  // the host), for the logs.
+  std::string tp_transport;
 };
 
 // Collective over `world`: every rank calls it with the same options (the

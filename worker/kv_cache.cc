@@ -1,13 +1,12 @@
 #include "worker/kv_cache.h"
 
 #include <limits>
-#include <new>
 
 #include "absl/strings/str_cat.h"
 
 namespace tessera {
 
-absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheShape& shape) {
+absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheShape& shape, Backend& backend) {
   // kv_dim 0 is a tensor-parallel rank that holds no heads: it still tracks
   // each sequence's positions so its steps validate like everyone else's.
   if (shape.n_layers <= 0 || shape.kv_dim < 0 || shape.block_size <= 0 || shape.n_blocks <= 0) {
@@ -15,9 +14,11 @@ absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheShape& sha
         "KV cache shape must be positive (kv_dim may be 0): layers ", shape.n_layers, ", kv_dim ", shape.kv_dim,
         ", block size ", shape.block_size, ", blocks ", shape.n_blocks));
   }
-  if (shape.n_blocks > std::numeric_limits<int32_t>::max()) {
-    return absl::InvalidArgumentError(absl::StrCat("KV cache of ", shape.n_blocks,
-                                                   " blocks exceeds the 2^31 block ids"));
+  // Slots (block id * block size + offset) are int32 on the way to the
+  // backend; the division keeps the product from overflowing.
+  if (shape.n_blocks > std::numeric_limits<int32_t>::max() / shape.block_size) {
+    return absl::InvalidArgumentError(absl::StrCat("KV cache of ", shape.n_blocks, " blocks of ", shape.block_size,
+                                                   " positions exceeds the 2^31 slot ids"));
   }
   const double bytes = 2.0 * 4.0 * static_cast<double>(shape.n_layers) * shape.n_blocks *
                        shape.block_size * shape.kv_dim;
@@ -25,19 +26,30 @@ absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheShape& sha
     return absl::ResourceExhaustedError(
         absl::StrCat("KV cache of ", bytes / (1 << 30), " GiB is beyond any budget; lower the context"));
   }
-  const size_t n = static_cast<size_t>(shape.n_layers * shape.n_blocks * shape.block_size * shape.kv_dim);
-  std::unique_ptr<float[]> keys(new (std::nothrow) float[n]);
-  std::unique_ptr<float[]> values(new (std::nothrow) float[n]);
-  if (!keys || !values) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot allocate a KV cache of ", bytes / (1 << 30), " GiB"));
+  const int64_t layer_bytes =
+      static_cast<int64_t>(sizeof(float)) * shape.n_blocks * shape.block_size * shape.kv_dim;
+  std::vector<BackendBuffer> keys, values;
+  keys.reserve(static_cast<size_t>(shape.n_layers));
+  values.reserve(static_cast<size_t>(shape.n_layers));
+  for (int64_t layer = 0; layer < shape.n_layers; ++layer) {
+    for (std::vector<BackendBuffer>* stores : {&keys, &values}) {
+      auto buffer = backend.Allocate(layer_bytes);
+      if (!buffer.ok()) {
+        // What was allocated goes with `keys` and `values`.
+        return absl::Status(buffer.status().code(),
+                            absl::StrCat("cannot allocate a KV cache of ", bytes / (1 << 30), " GiB on ",
+                                         std::string(backend.name()), " (", stores == &keys ? "keys" : "values",
+                                         " of layer ", layer, "): ", buffer.status().message()));
+      }
+      stores->push_back(*std::move(buffer));
+    }
   }
-  return std::unique_ptr<KvCache>(new KvCache(shape, std::move(keys), std::move(values)));
+  return std::unique_ptr<KvCache>(new KvCache(shape, backend, std::move(keys), std::move(values)));
 }
 
-KvCache::KvCache(const KvCacheShape& shape, std::unique_ptr<float[]> keys,
-                 std::unique_ptr<float[]> values)
-    : shape_(shape), keys_(std::move(keys)), values_(std::move(values)) {
+KvCache::KvCache(const KvCacheShape& shape, Backend& backend, std::vector<BackendBuffer> keys,
+                 std::vector<BackendBuffer> values)
+    : shape_(shape), backend_(backend), keys_(std::move(keys)), values_(std::move(values)) {
   free_.reserve(static_cast<size_t>(shape.n_blocks));
   // Highest id at the front so blocks are handed out in increasing order.
   for (int64_t b = shape.n_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
@@ -86,31 +98,17 @@ int64_t KvCache::Length(int64_t seq) const {
 
 void KvCache::SetLength(int64_t seq, int64_t length) { tables_.at(seq).length = length; }
 
-float* KvCache::Row(float* store, int64_t layer, int64_t seq, int64_t pos) {
+int32_t KvCache::Slot(int64_t seq, int64_t pos) const {
   const auto& table = tables_.at(seq).blocks;
-  const int64_t block = table[static_cast<size_t>(pos / shape_.block_size)];
-  return store + (layer * shape_.n_blocks + block) * BlockFloats() +
-         (pos % shape_.block_size) * shape_.kv_dim;
+  const int64_t block = table.at(static_cast<size_t>(pos / shape_.block_size));
+  // Fits: Create bounds n_blocks * block_size by 2^31 - 1.
+  return static_cast<int32_t>(block * shape_.block_size + pos % shape_.block_size);
 }
 
-float* KvCache::KeyRow(int64_t layer, int64_t seq, int64_t pos) {
-  return Row(keys_.get(), layer, seq, pos);
-}
-float* KvCache::ValueRow(int64_t layer, int64_t seq, int64_t pos) {
-  return Row(values_.get(), layer, seq, pos);
-}
-
-KvView KvCache::View(int64_t layer, int64_t seq, std::vector<const float*>& k_ptrs,
-                     std::vector<const float*>& v_ptrs) const {
-  const auto& table = tables_.at(seq).blocks;
-  k_ptrs.resize(table.size());
-  v_ptrs.resize(table.size());
-  for (size_t i = 0; i < table.size(); ++i) {
-    const int64_t off = (layer * shape_.n_blocks + table[i]) * BlockFloats();
-    k_ptrs[i] = keys_.get() + off;
-    v_ptrs[i] = values_.get() + off;
-  }
-  return KvView{k_ptrs.data(), v_ptrs.data(), shape_.block_size};
+std::span<const int32_t> KvCache::BlockIds(int64_t seq) const {
+  auto it = tables_.find(seq);
+  if (it == tables_.end()) return {};
+  return it->second.blocks;
 }
 
 }  // namespace tessera

@@ -2,10 +2,16 @@
 // positions, and each sequence owns a table of block ids (the same ids in every
 // layer). Blocks return to the pool when a sequence is released, so sequences
 // of any length share one fixed budget without fragmentation.
+//
+// The stores live in the backend's memory (device memory on a GPU), so only
+// the executor's backend ops touch them; the block tables stay on the host,
+// where the bookkeeping happens, and the executor uploads the slots and
+// tables a step needs.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -24,9 +30,15 @@ struct KvCacheShape {
 
 class KvCache {
  public:
-  static absl::StatusOr<std::unique_ptr<KvCache>> Create(const KvCacheShape& shape);
+  // Allocates the stores with backend.Allocate: ResourceExhausted (from the
+  // backend, naming the layer) when they do not fit. `backend` must outlive
+  // the cache (it frees the stores). A capacity beyond 2^31 - 1 positions is
+  // InvalidArgument: slots are int32 (Backend::StoreKv).
+  static absl::StatusOr<std::unique_ptr<KvCache>> Create(const KvCacheShape& shape, Backend& backend);
 
   const KvCacheShape& shape() const { return shape_; }
+  // The backend whose memory holds the stores.
+  const Backend& backend() const { return backend_; }
   int64_t free_blocks() const { return static_cast<int64_t>(free_.size()); }
   int64_t capacity_tokens() const { return shape_.n_blocks * shape_.block_size; }
 
@@ -47,19 +59,29 @@ class KvCache {
   // Records that positions [0, length) are written; requires them reserved.
   void SetLength(int64_t seq, int64_t length);
 
-  // Row of `pos` (kv_dim floats); the position must be reserved.
-  float* KeyRow(int64_t layer, int64_t seq, int64_t pos);
-  float* ValueRow(int64_t layer, int64_t seq, int64_t pos);
+  // One layer's store in backend memory: n_blocks * block_size rows of
+  // kv_dim floats (a KvView's k_store / v_store). Left uninitialised (a row
+  // is read only after a step wrote it), so the untouched pages of a large
+  // host cache cost no memory.
+  float* KeyStore(int64_t layer) { return Store(keys_, layer); }
+  float* ValueStore(int64_t layer) { return Store(values_, layer); }
+  const float* KeyStore(int64_t layer) const { return Store(keys_, layer); }
+  const float* ValueStore(int64_t layer) const { return Store(values_, layer); }
 
-  // The block pointers of one (layer, sequence) for the attention kernel,
-  // written into caller-owned vectors so the hot path does not allocate.
-  KvView View(int64_t layer, int64_t seq, std::vector<const float*>& k_ptrs,
-              std::vector<const float*>& v_ptrs) const;
+  // The row of `pos` of `seq` within every layer's store:
+  // block_id * block_size + pos % block_size. The position must be reserved.
+  int32_t Slot(int64_t seq, int64_t pos) const;
+  // The sequence's block table (host memory), one id per block of
+  // block_size positions; empty for an unknown sequence. Valid until the
+  // next Reserve or Release of the sequence.
+  std::span<const int32_t> BlockIds(int64_t seq) const;
 
  private:
-  KvCache(const KvCacheShape& shape, std::unique_ptr<float[]> keys, std::unique_ptr<float[]> values);
-  int64_t BlockFloats() const { return shape_.block_size * shape_.kv_dim; }
-  float* Row(float* store, int64_t layer, int64_t seq, int64_t pos);
+  KvCache(const KvCacheShape& shape, Backend& backend, std::vector<BackendBuffer> keys,
+          std::vector<BackendBuffer> values);
+  static float* Store(const std::vector<BackendBuffer>& stores, int64_t layer) {
+    return static_cast<float*>(stores[static_cast<size_t>(layer)].get());
+  }
 
   struct Sequence {
     std::vector<int32_t> blocks;
@@ -67,11 +89,11 @@ class KvCache {
   };
 
   KvCacheShape shape_;
-  // [layer][block][position in block][kv_dim]; left uninitialised (a
-  // position is read only after a step wrote it), so untouched pages of a
-  // large cache cost no memory.
-  std::unique_ptr<float[]> keys_;
-  std::unique_ptr<float[]> values_;
+  Backend& backend_;
+  // One allocation per layer and per K/V, so a device cache needs no single
+  // huge contiguous range.
+  std::vector<BackendBuffer> keys_;
+  std::vector<BackendBuffer> values_;
   std::vector<int32_t> free_;  // free block ids, popped from the back
   absl::flat_hash_map<int64_t, Sequence> tables_;
 };

@@ -72,10 +72,13 @@ absl::Status Build(GroupMember& m, const proto::ShardPlan& plan, const ReshardFa
   // The old shard and cache stay until the swap, so the new pieces need
   // room beside them. Overcommit would let the allocations succeed and the
   // OOM killer end the job later: ask the kernel first. In double: a bad
-  // plan's budget may be huge (KvCache::Create refuses it).
+  // plan's budget may be huge (KvCache::Create refuses it). A device
+  // backend's KV cache (and its copy of the weights) is not host memory: the
+  // device's own allocations say whether they fit.
+  const double kv_bytes = 2.0 * sizeof(float) * static_cast<double>(shape.n_layers) * shape.n_blocks *
+                          shape.block_size * shape.kv_dim;
   const double needed = static_cast<double>(NewColumnCopyBytes(*m.model, ranges, m.shard.get())) +
-                        2.0 * sizeof(float) * static_cast<double>(shape.n_layers) * shape.n_blocks *
-                            shape.block_size * shape.kv_dim;
+                        (m.backend->host_memory() ? kv_bytes : 0.0);
   const int64_t available = faults.mem_available_bytes >= 0 ? faults.mem_available_bytes
                                                             : ReadProcKibField("/proc/meminfo", "MemAvailable");
   // 0: /proc/meminfo could not be read; no check then.
@@ -91,11 +94,13 @@ absl::Status Build(GroupMember& m, const proto::ShardPlan& plan, const ReshardFa
   if (faults.fail_rank == m.layout.group_rank) {
     return absl::ResourceExhaustedError("injected load failure (test hook TESSERA_TEST_RESHARD_FAIL_RANK)");
   }
-  auto kv = KvCache::Create(shape);
+  auto kv = KvCache::Create(shape, *m.backend);
   if (!kv.ok()) return kv.status();
   out->kv = *std::move(kv);
   out->executor = std::make_unique<Executor>(*out->shard, *m.backend, *out->kv, m.comms.tp.get());
-  return absl::OkStatus();
+  // The new weights go into the backend's memory before the ranks agree, so
+  // a device without room for them beside the old ones rolls the group back.
+  return out->executor->Load();
 }
 
 std::string DescribeRank(const GroupLayout& mine, int group_rank) {

@@ -4,7 +4,8 @@
 // no KV state moves: each rank builds its new shard beside the old one,
 // sharing the column-sliced copies whose slice does not change and viewing
 // rows of the mapped file, which cost nothing to keep; a new KV cache sized
-// for its new layers; a new executor. The ranks then agree: if any rank
+// for its new layers; a new executor with its weights made resident (on a
+// GPU, uploaded beside the old ones). The ranks then agree: if any rank
 // could not load its part (or would not have the memory for it: the bytes
 // it copies anew and its new KV cache are checked against MemAvailable
 // first, since with overcommit an allocation "succeeds" and the OOM comes

@@ -34,7 +34,7 @@ inline Expected SingleRank(const Model& m, Backend& backend, const proto::Genera
   shape.kv_dim = m.config.kv_dim();
   const int64_t positions = static_cast<int64_t>(prompt.size()) + r.max_tokens();
   shape.n_blocks = (positions + shape.block_size - 1) / shape.block_size;
-  auto kv = KvCache::Create(shape);
+  auto kv = KvCache::Create(shape, backend);
   Executor executor(m, backend, **kv);
   GenerateOptions o;
   o.max_tokens = r.max_tokens();

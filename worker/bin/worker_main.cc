@@ -56,6 +56,7 @@ struct Args {
   int64_t timeout_ms = 30000;
   int64_t step_timeout_ms = 120000;
   std::string isa;
+  std::string device = "cpu";
   bool show_plan = false;
   bool report_memory = false;
   // Coordinator mode.
@@ -149,6 +150,9 @@ int Run(const Args& a, MpiRuntime& mpi) {
   g.pp = a.pp;
   g.threads = a.threads;
   g.isa = a.isa;
+  // "cuda" alone: the GPU of this rank's index on its host, so one command
+  // line serves every rank of a multi-GPU host.
+  g.device = a.device == "cuda" ? absl::StrCat("cuda:", mpi.local_rank()) : a.device;
   g.local_ranks = mpi.local_size();
   g.oversubscribed = mpi.Oversubscribed();
   g.kv_tokens = a.kv_tokens;
@@ -193,6 +197,7 @@ int Run(const Args& a, MpiRuntime& mpi) {
     return 1;
   }
   GroupMember& m = **member;
+  LOG(INFO) << m.layout.Describe() << ": " << m.backend->name() << "; " << m.tp_transport;
   // No wait inside a step (a tp collective, a step's hidden states from the
   // previous stage) can honestly outlast the whole step. The pipeline's
   // sends are different: with several steps in flight, one is taken only
@@ -278,6 +283,10 @@ int main(int argc, char** argv) {
                  "--prefill-chunk of prompt through every stage of a big model); ranks waiting for the next "
                  "step wait without limit")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{3600000}));
+  app.add_option("--device", a.device,
+                 "Where this rank computes: cpu, cuda:N (GPU N) or cuda (the GPU of the rank's index on its "
+                 "host); a stage whose tp ranks are all on GPUs all-reduces over NCCL")
+      ->capture_default_str();
   app.add_option("--isa", a.isa, "Force a kernel path: scalar, avx2 or avx2-vnni")
       ->check(CLI::IsMember({"scalar", "avx2", "avx2-vnni"}));
   app.add_flag("--show-plan", a.show_plan, "Print the shard plan (stderr)");

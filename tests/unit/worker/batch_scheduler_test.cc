@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "worker/kv_cache.h"
 
 namespace tessera {
@@ -293,7 +294,7 @@ TEST(BatchSchedulerTest, AddRefusals) {
 class FakeRank {
  public:
   FakeRank(int64_t block_size, int64_t blocks) {
-    kv_ = *KvCache::Create(KvCacheShape{1, 0, block_size, blocks});
+    kv_ = *KvCache::Create(KvCacheShape{1, 0, block_size, blocks}, *backend_);
   }
   void Run(const proto::GroupStep& step, bool refused) {
     for (int64_t id : step.release()) kv_->Release(id);
@@ -314,6 +315,8 @@ class FakeRank {
   int64_t free_blocks() const { return kv_->free_blocks(); }
 
  private:
+  // A KV cache of kv_dim 0 (no stores) still needs a backend to own it.
+  std::unique_ptr<Backend> backend_ = MakeCpuBackend({.threads = 1});
   std::unique_ptr<KvCache> kv_;
 };
 

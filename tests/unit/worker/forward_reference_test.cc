@@ -160,7 +160,7 @@ TEST_P(ForwardReferenceTest, PrefillAndDecodeMatchDoubleReference) {
 
   for (CpuIsa isa : {CpuIsa::kScalar, DetectCpuIsa()}) {
     auto backend = MakeCpuBackend({.threads = 2, .isa = isa});
-    auto kv = KvCache::Create({model->config.n_layers, model->config.kv_dim(), 4, 8});
+    auto kv = KvCache::Create({model->config.n_layers, model->config.kv_dim(), 4, 8}, *backend);
     ASSERT_TRUE(kv.ok());
     Executor exec(*model, *backend, **kv);
     std::vector<float> logits;

@@ -13,8 +13,8 @@
 namespace tessera {
 namespace {
 
-std::unique_ptr<KvCache> MakeKv(const Model& m, int64_t blocks = 64) {
-  auto kv = KvCache::Create({m.config.n_layers, m.config.kv_dim(), 16, blocks});
+std::unique_ptr<KvCache> MakeKv(const Model& m, Backend& backend, int64_t blocks = 64) {
+  auto kv = KvCache::Create({m.config.n_layers, m.config.kv_dim(), 16, blocks}, backend);
   EXPECT_TRUE(kv.ok());
   return *std::move(kv);
 }
@@ -22,7 +22,7 @@ std::unique_ptr<KvCache> MakeKv(const Model& m, int64_t blocks = 64) {
 std::vector<int32_t> GenerateTokens(const Model& m, int threads, const SamplingParams& sampling,
                          int64_t prefill_chunk = 512) {
   auto backend = MakeCpuBackend({.threads = threads});
-  auto kv = MakeKv(m);
+  auto kv = MakeKv(m, *backend);
   Executor exec(m, *backend, *kv);
   const std::vector<int32_t> prompt = m.tokenizer->Encode("The quick brown fox", true);
   GenerateOptions opts;
@@ -70,7 +70,7 @@ TEST(GenerateTest, BatchedStepMatchesSeparateRuns) {
   const std::vector<int32_t> b = {1, 99, 98};
 
   auto alone = [&](const std::vector<int32_t>& toks) {
-    auto kv = MakeKv(*model);
+    auto kv = MakeKv(*model, *backend);
     Executor exec(*model, *backend, *kv);
     std::vector<float> logits;
     SequenceChunk c{0, toks, 0, true};
@@ -79,7 +79,7 @@ TEST(GenerateTest, BatchedStepMatchesSeparateRuns) {
   };
   const auto la = alone(a), lb = alone(b);
 
-  auto kv = MakeKv(*model);
+  auto kv = MakeKv(*model, *backend);
   Executor exec(*model, *backend, *kv);
   std::vector<float> logits;
   SequenceChunk batch[] = {{5, a, 0, true}, {6, b, 0, true}};
@@ -96,7 +96,7 @@ TEST(ExecutorTest, BadInputIsRejectedAndLeavesCacheUntouched) {
   auto model = testing::MakeTestModel(ModelSpec{});
   ASSERT_NE(model, nullptr);
   auto backend = MakeCpuBackend({.threads = 1});
-  auto kv = MakeKv(*model, 4);  // 64 positions
+  auto kv = MakeKv(*model, *backend, 4);  // 64 positions
   Executor exec(*model, *backend, *kv);
   std::vector<float> logits;
 
@@ -139,7 +139,7 @@ TEST(ExecutorTest, RewindOverwritesTheTail) {
   auto model = testing::MakeTestModel(ModelSpec{});
   ASSERT_NE(model, nullptr);
   auto backend = MakeCpuBackend({.threads = 2});
-  auto kv = MakeKv(*model);
+  auto kv = MakeKv(*model, *backend);
   Executor exec(*model, *backend, *kv);
   std::vector<float> rewound, fresh;
   const std::vector<int32_t> abc = {1, 2, 3}, seven = {7}, one_seven = {1, 7};

@@ -58,7 +58,7 @@ inline Reference RunSingleRank(const std::string& path, const std::vector<int32_
   const Model& m = **model;
   auto backend = MakeCpuBackend({.threads = 1});
   KvCacheShape shape{m.config.n_layers, m.config.kv_dim(), 16, 64};
-  auto kv = KvCache::Create(shape);
+  auto kv = KvCache::Create(shape, *backend);
   Executor ex(m, *backend, **kv);
   Sampler sampler(sampling);
   Reference ref;

@@ -58,6 +58,15 @@ expect_failure not-a-multiple "not a multiple of a group's tp x pp" -- \
 expect_failure corrupt-model "could not load the model" -- \
   bash -c "head -c 5000 '$model' > '$WORK/cut.gguf' && $MPIEXEC --oversubscribe -np 2 '$WORKER' -m '$WORK/cut.gguf' --tp 2 -p hi"
 expect_failure bad-flag "--tp" -- "${MPI[@]}" -np 1 "$WORKER" -m "$model" --tp 0 -p hi
+# A device name nobody knows, on one rank of two: both stop, naming it.
+expect_failure bad-device "rank 1 (stage 0, tp 1) could not use its device: unknown device 'tpu:0'" -- \
+  "${MPI[@]}" -np 1 "$WORKER" -m "$model" --tp 2 -p hi : -np 1 "$WORKER" -m "$model" --tp 2 -p hi --device tpu:0
+# A GPU rank where there is no GPU (or the build has no CUDA backend): the
+# whole group stops at start with the device and the reason.
+if ! nvidia-smi -L > /dev/null 2>&1; then
+  expect_failure no-gpu "rank 1 (stage 0, tp 1) could not use its device: device cuda:0" -- \
+    "${MPI[@]}" -np 1 "$WORKER" -m "$model" --tp 2 -p hi : -np 1 "$WORKER" -m "$model" --tp 2 -p hi --device cuda:0
+fi
 
 # Two groups in one job: both run, group 0 prints the text.
 "${MPI[@]}" -np 4 "$WORKER" -m "$model" --tp 2 -p "$PROMPT" -n 32 --ignore-eos > "$WORK/two-groups.txt" 2>"$WORK/two-groups.err"

@@ -10,6 +10,7 @@
 #include "client/cli_generate.h"
 #include "glog/logging.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/factory/backend_factory.h"
 #include "model/model.h"
 #include "worker/executor.h"
 #include "worker/generate.h"
@@ -33,7 +34,17 @@ int RunLocalGenerate(const GenerateArgs& a) {
   CpuBackendOptions backend_options;
   backend_options.threads = a.threads;
   if (!a.isa.empty()) backend_options.isa = ParseCpuIsa(a.isa);
-  std::unique_ptr<Backend> backend = MakeCpuBackend(backend_options);
+  auto device = ParseDeviceSpec(a.device);
+  if (!device.ok()) {
+    std::cerr << "error: " << device.status().message() << "\n";
+    return 2;
+  }
+  auto made = MakeBackend(*device, backend_options);
+  if (!made.ok()) {
+    std::cerr << "error: " << made.status().message() << "\n";
+    return 1;
+  }
+  std::unique_ptr<Backend> backend = *std::move(made);
   LOG(INFO) << "backend " << backend->name() << " with " << backend->threads() << " threads";
 
   const std::vector<int32_t> prompt = m.tokenizer->Encode(a.prompt, m.tokenizer->add_bos());
@@ -114,6 +125,8 @@ void AddGenerateCommand(CLI::App& app, int& exit_code) {
                   "Force a kernel path: scalar, avx2 or avx2-vnni (default: best available; one "
                   "the CPU lacks falls back to the best below it; with --model)")
       ->check(CLI::IsMember({"scalar", "avx2", "avx2-vnni"}))->needs(model);
+  gen->add_option("--device", a->device, "Where to compute: cpu or cuda:N (with --model)")
+      ->capture_default_str()->needs(model);
   gen->add_flag("--no-stream", a->no_stream, "Print the text when it is complete, not as it arrives (with --coordinator)")
       ->needs(coordinator);
   gen->add_option("--request-id", a->request_id,

@@ -24,6 +24,7 @@ struct GenerateArgs {
   // Local form only.
   int threads = 0;
   std::string isa;
+  std::string device = "cpu";
   // Cluster form only.
   bool no_stream = false;
   std::string request_id;  // empty: a fresh random one

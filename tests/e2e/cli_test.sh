@@ -40,4 +40,12 @@ echo "$err" | grep -q "context" || fail "no clear error for a run past the conte
 if "$BIN" model make --preset tiny --layers 0 -o "$WORK/x.gguf" 2>/dev/null; then fail "--layers 0 accepted"; fi
 if err=$("$BIN" model make --preset tiny --vocab 1000000 --width 1000000 -o "$WORK/x.gguf" 2>&1); then fail "a huge model accepted"; fi
 echo "$err" | grep -q "parameters" || fail "no clear error for a huge model: $err"
+if err=$("$BIN" generate -m "$WORK/a.gguf" -p "x" --device tpu 2>&1); then fail "an unknown device accepted"; fi
+echo "$err" | grep -q "unknown device 'tpu'" || fail "no clear error for an unknown device: $err"
+# Without a GPU (or without the CUDA backend in this build) a GPU run is
+# refused with the device and the reason.
+if ! nvidia-smi -L > /dev/null 2>&1; then
+  if err=$("$BIN" generate -m "$WORK/a.gguf" -p "x" --device cuda:0 2>&1); then fail "cuda:0 accepted without a GPU"; fi
+  echo "$err" | grep -q "device cuda:0" || fail "no clear error for cuda:0 without a GPU: $err"
+fi
 echo "e2e cli: ok"

@@ -25,18 +25,13 @@
 #include "model/model.h"
 #include "model/model_maker.h"
 #include "model/quant.h"
+#include "tests/unit/kernels/kernel_test_util.h"
 
-// A namespace of its own: tests/unit/kernels/kernel_test_util.h has helpers
-// of the same names in tessera::testing, and one binary may hold both.
+// A namespace of its own: tests/unit/kernels/kernel_test_util.h has other
+// helpers of the same names (MakeMatrix, TestMatrix) in tessera::testing.
 namespace tessera::cuda_testing {
 
-inline std::vector<float> RandomFloats(int64_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& f : v) f = dist(rng);
-  return v;
-}
+using tessera::testing::RandomFloats;
 
 // A buffer of n values of T in a backend's memory.
 template <typename T>
@@ -172,7 +167,7 @@ class CudaBackendTest : public ::testing::Test {
   void TearDown() override {
     if (gpu_ != nullptr) {
       const absl::Status st = gpu_->Finish();
-      EXPECT_TRUE(st.ok()) << st;
+      { EXPECT_TRUE(st.ok()) << st; }
     }
   }
 

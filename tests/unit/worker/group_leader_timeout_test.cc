@@ -145,7 +145,9 @@ TEST(GroupLeaderTimeout, AnswerWithinTheBoundIsTaken) {
     EXPECT_EQ(result->step_id(), *id);
     EXPECT_TRUE(result->error().empty()) << result->error();
     EXPECT_EQ(result->tokens_size(), 1);
-    if (result->tokens_size() > 0) EXPECT_EQ(result->tokens(0).seq_id(), 1);
+    if (result->tokens_size() > 0) {
+      EXPECT_EQ(result->tokens(0).seq_id(), 1);
+    }
     return false;
   }, &follower);
 }
@@ -164,7 +166,9 @@ TEST(GroupLeaderTimeout, IdleFollowerWaitsForTheNextStep) {
     if (!id.ok()) return false;
     auto result = leader.Collect();
     EXPECT_TRUE(result.ok()) << result.status();
-    if (result.ok()) EXPECT_EQ(result->step_id(), *id);
+    if (result.ok()) {
+      EXPECT_EQ(result->step_id(), *id);
+    }
     const absl::Status stop = leader.Stop();
     EXPECT_TRUE(stop.ok()) << stop;
     return stop.ok();

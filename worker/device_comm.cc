@@ -6,9 +6,6 @@
 
 #include "absl/strings/str_cat.h"
 
-#ifdef TESSERA_HAVE_NCCL
-#include "comm/nccl/nccl_communicator.h"
-#endif
 
 namespace tessera {
 
@@ -37,10 +34,9 @@ absl::Status PlaceTensorParallelComm(GroupComms& comms, const DeviceSpec& mine, 
                               "activations through host memory)");
     return absl::OkStatus();
   }
-#ifdef TESSERA_HAVE_NCCL
   const std::string label = tp.label();
   const absl::Duration default_timeout = tp.default_timeout();
-  auto nccl = MakeNcclCommunicator(std::move(comms.tp), mine.ordinal, timeout);
+  auto nccl = MakeGpuCommunicator(std::move(comms.tp), mine.ordinal, timeout);
   if (!nccl.ok()) {
     return absl::Status(nccl.status().code(),
                         absl::StrCat("setting up NCCL for the stage's tensor-parallel all-reduce: ",
@@ -50,10 +46,6 @@ absl::Status PlaceTensorParallelComm(GroupComms& comms, const DeviceSpec& mine, 
   comms.tp->set_label(label);
   comms.tp->set_default_timeout(default_timeout);
   *how = absl::StrCat(comms.tp->name(), ": every rank on a GPU, all-reduce over NCCL");
-#else
-  *how = absl::StrCat(tp.name(), ": every rank on a GPU, but this build has no NCCL: all-reduce over MPI through "
-                      "host memory");
-#endif
   return absl::OkStatus();
 }
 

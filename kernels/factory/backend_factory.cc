@@ -4,9 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 
-#ifdef TESSERA_HAVE_CUDA
-#include "kernels/cuda/cuda_backend.h"
-#endif
+#include "kernels/factory/gpu_plugin_loader.h"
 
 namespace tessera {
 
@@ -31,7 +29,7 @@ absl::StatusOr<DeviceSpec> ParseDeviceSpec(std::string_view text) {
 }
 
 bool BuildHasCuda() {
-#ifdef TESSERA_HAVE_CUDA
+#ifdef TESSERA_GPU_PLUGIN_PATH
   return true;
 #else
   return false;
@@ -40,28 +38,27 @@ bool BuildHasCuda() {
 
 namespace {
 
-// OK when GPU `ordinal` can be used by this build on this machine.
-absl::Status CheckGpu(int ordinal) {
+// The plugin, when GPU `ordinal` can be used by this build on this machine.
+absl::StatusOr<const GpuPluginApi*> PluginFor(int ordinal) {
   const std::string what = DeviceSpec{DeviceSpec::Kind::kCuda, ordinal}.ToString();
-#ifdef TESSERA_HAVE_CUDA
-  const int visible = CudaDeviceCount();
-  if (ordinal < visible) return absl::OkStatus();
+  auto plugin = GpuPlugin();
+  if (!plugin.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("device ", what, " needs the CUDA backend, but ",
+                                                      plugin.status().message()));
+  }
+  const int visible = (*plugin)->device_count();
+  if (ordinal < visible) return *plugin;
   return absl::FailedPreconditionError(absl::StrCat(
       "device ", what, " is not available: this process sees ", visible, " GPU", visible == 1 ? "" : "s",
       visible == 0 ? " (no driver or no device; check nvidia-smi and CUDA_VISIBLE_DEVICES)" : ""));
-#else
-  return absl::FailedPreconditionError(absl::StrCat(
-      "device ", what, " needs the CUDA backend, but this build has none (nvcc was not found "
-      "when it was configured, or it was configured with -DTESSERA_CUDA=OFF)"));
-#endif
 }
 
 }  // namespace
 
 absl::StatusOr<GpuSummary> ProbeGpu(int ordinal) {
-  if (auto s = CheckGpu(ordinal); !s.ok()) return s;
-#ifdef TESSERA_HAVE_CUDA
-  auto info = QueryCudaDevice(ordinal, /*measure=*/true);
+  auto plugin = PluginFor(ordinal);
+  if (!plugin.ok()) return plugin.status();
+  auto info = (*plugin)->query_device(ordinal, /*measure=*/true);
   if (!info.ok()) return info.status();
   GpuSummary g;
   g.name = info->name;
@@ -70,21 +67,22 @@ absl::StatusOr<GpuSummary> ProbeGpu(int ordinal) {
   g.bandwidth = info->copy_bandwidth;
   g.flops = info->bf16_gemm_flops;
   return g;
-#else
-  return absl::InternalError("unreachable: CheckGpu passed without CUDA");
-#endif
 }
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const DeviceSpec& device, const CpuBackendOptions& cpu) {
   if (device.kind == DeviceSpec::Kind::kCpu) return MakeCpuBackend(cpu);
-  if (auto s = CheckGpu(device.ordinal); !s.ok()) return s;
-#ifdef TESSERA_HAVE_CUDA
+  auto plugin = PluginFor(device.ordinal);
+  if (!plugin.ok()) return plugin.status();
   CudaBackendOptions options;
   options.device = device.ordinal;
-  return MakeCudaBackend(options);
-#else
-  return absl::InternalError("unreachable: CheckGpu passed without CUDA");
-#endif
+  return (*plugin)->make_backend(options);
+}
+
+absl::StatusOr<std::unique_ptr<Communicator>> MakeGpuCommunicator(std::unique_ptr<Communicator> bootstrap,
+                                                                 int ordinal, absl::Duration timeout) {
+  auto plugin = PluginFor(ordinal);
+  if (!plugin.ok()) return plugin.status();
+  return (*plugin)->make_communicator(std::move(bootstrap), ordinal, timeout);
 }
 
 }  // namespace tessera

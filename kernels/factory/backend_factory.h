@@ -1,5 +1,6 @@
 // Picks a rank's backend from its --device: "cpu" or "cuda:N" ("cuda" is
-// "cuda:0").
+// "cuda:0"). The GPU side (CUDA backend, NCCL) is a module loaded on first use
+// (gpu_plugin_api.h), so CPU-only processes never map cuBLAS or NCCL.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,8 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "comm/communicator.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_backend.h"
 
@@ -23,7 +26,8 @@ struct DeviceSpec {
 // InvalidArgument naming the text and the accepted forms.
 absl::StatusOr<DeviceSpec> ParseDeviceSpec(std::string_view text);
 
-// Whether this build has the CUDA backend (nvcc was found at configure time).
+// Whether this build has the CUDA backend module (nvcc was found at
+// configure time).
 bool BuildHasCuda();
 
 // What a GPU offers the partitioner.
@@ -43,5 +47,11 @@ absl::StatusOr<GpuSummary> ProbeGpu(int ordinal);
 // device in a build without CUDA, or one not visible here, is
 // FailedPrecondition saying so.
 absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const DeviceSpec& device, const CpuBackendOptions& cpu);
+
+// An NCCL communicator over the ranks of `bootstrap` (collective over it;
+// comm/nccl/nccl_communicator.h), each rank on its GPU `ordinal`.
+// FailedPrecondition as for MakeBackend without the GPU backend or the GPU.
+absl::StatusOr<std::unique_ptr<Communicator>> MakeGpuCommunicator(std::unique_ptr<Communicator> bootstrap,
+                                                                 int ordinal, absl::Duration timeout);
 
 }  // namespace tessera

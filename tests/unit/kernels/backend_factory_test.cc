@@ -3,6 +3,8 @@
 // without a GPU, an ordinal past the last GPU).
 #include "kernels/factory/backend_factory.h"
 
+#include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -108,8 +110,31 @@ TEST(MakeBackendTest, CudaZeroIsADeviceBackendOrFailedPrecondition) {
   if (BuildHasCuda()) {
     EXPECT_NE(message.find("sees 0 GPUs"), std::string::npos) << message;
   } else {
-    EXPECT_NE(message.find("this build has none"), std::string::npos) << message;
+    EXPECT_NE(message.find("this build has no GPU backend"), std::string::npos) << message;
   }
+}
+
+// The GPU libraries are a module loaded on first use: a process that only
+// computes on the CPU never maps cuBLAS or cuBLASLt, which alone cost about
+// 160 MiB of resident memory. Checked in a fresh process (other tests here ask
+// for a GPU, which loads the module).
+bool MapsCublas() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    if (line.find("libcublas") != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST(MakeBackendTest, ACpuProcessMapsNoCublas) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // re-executes the binary: a fresh process
+  EXPECT_EXIT(
+      {
+        auto cpu = MakeBackend(DeviceSpec{}, {});
+        std::exit(cpu.ok() && !MapsCublas() ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace

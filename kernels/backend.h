@@ -93,6 +93,20 @@ inline HeadRange QueryHeadsOf(const AttentionArgs& a, int64_t kv_head) {
   return HeadRange{first < 0 ? 0 : first, last > a.n_heads ? a.n_heads : last};
 }
 
+// Whether `t` is a weight type the backends multiply: every DType tessera
+// reads (both backends implement all of them).
+constexpr bool IsMatMulType(DType t) {
+  switch (t) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+      return true;
+  }
+  return false;
+}
+
 // Memory from Backend::Allocate, freed by its deleter (which the backend
 // supplies) when the handle goes.
 using BackendBuffer = std::unique_ptr<void, std::function<void(void*)>>;

@@ -64,17 +64,7 @@ class CpuBackend final : public Backend {
     return "cpu-scalar";
   }
   int threads() const override { return pool_.size(); }
-  bool SupportsMatMul(DType t) const override {
-    switch (t) {
-      case DType::kF32:
-      case DType::kF16:
-      case DType::kBF16:
-      case DType::kQ8_0:
-      case DType::kQ4_0:
-        return true;
-    }
-    return false;
-  }
+  bool SupportsMatMul(DType t) const override { return IsMatMulType(t); }
 
   // Host memory: the executor reads and writes it directly, copies are
   // memcpy, and nothing is ever queued.

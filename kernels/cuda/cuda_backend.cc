@@ -40,17 +40,7 @@ class CudaBackend final : public Backend {
 
   std::string_view name() const override { return name_; }
   int threads() const override { return 1; }
-  bool SupportsMatMul(DType t) const override {
-    switch (t) {
-      case DType::kF32:
-      case DType::kF16:
-      case DType::kBF16:
-      case DType::kQ8_0:
-      case DType::kQ4_0:
-        return true;
-    }
-    return false;
-  }
+  bool SupportsMatMul(DType t) const override { return IsMatMulType(t); }
   bool host_memory() const override { return false; }
 
   absl::StatusOr<BackendBuffer> Allocate(int64_t bytes) override;

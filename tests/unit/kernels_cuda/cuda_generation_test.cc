@@ -123,7 +123,7 @@ TEST_F(CudaGenerationTest, GreedyTokensAndPrefillLogitsAgreeWithCpu) {
   const std::vector<std::string> prompts = {"The quick brown fox", "Once upon a time there was",
                                             "In the beginning"};
   for (DType type : {DType::kF32, DType::kQ8_0, DType::kF16, DType::kBF16}) {
-    auto model = MakeModel(Spec(type));
+    auto model = MakeTestModel(Spec(type));
     ASSERT_NE(model, nullptr);
     Engine cpu = Cpu(*model), gpu = Gpu(*model);
     ASSERT_TRUE(cpu.exec && gpu.exec);
@@ -155,7 +155,7 @@ TEST_F(CudaGenerationTest, GreedyTokensAndPrefillLogitsAgreeWithCpu) {
 // attend to earlier ones through the paged cache), then decoded.
 TEST_F(CudaGenerationTest, LongContextChunkedPrefillGivesCpuTokens) {
   for (DType type : {DType::kF32, DType::kQ8_0}) {
-    auto model = MakeModel(Spec(type, 2048));
+    auto model = MakeTestModel(Spec(type, 2048));
     ASSERT_NE(model, nullptr);
     Engine cpu = Cpu(*model), gpu = Gpu(*model);
     ASSERT_TRUE(cpu.exec && gpu.exec);
@@ -173,7 +173,7 @@ TEST_F(CudaGenerationTest, LongContextChunkedPrefillGivesCpuTokens) {
 // same step; the fed tokens are the CPU's argmax, so both run the same steps.
 TEST_F(CudaGenerationTest, BatchedStepsOfMixedLengthsAgreeWithCpu) {
   for (DType type : {DType::kF32, DType::kQ8_0, DType::kBF16}) {
-    auto model = MakeModel(Spec(type));
+    auto model = MakeTestModel(Spec(type));
     ASSERT_NE(model, nullptr);
     const int64_t vocab = model->config.vocab_size;
     Engine cpu = Cpu(*model), gpu = Gpu(*model);

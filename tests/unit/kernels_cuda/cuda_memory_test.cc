@@ -152,7 +152,7 @@ TEST_F(CudaMemoryTest, CopyOutSeesEveryQueuedOp) {
 // Resident weights: every matrix and vector in device memory with exactly
 // the host's bytes and shapes, and device_bytes counting them.
 void CheckResident(Backend& gpu, const ModelSpec& spec) {
-  auto model = MakeModel(spec);
+  auto model = MakeTestModel(spec);
   ASSERT_NE(model, nullptr);
   const ModelWeights& w = model->weights;
   auto resident = gpu.Resident(w);

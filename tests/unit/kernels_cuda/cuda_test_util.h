@@ -26,11 +26,13 @@
 #include "model/model_maker.h"
 #include "model/quant.h"
 #include "tests/unit/kernels/kernel_test_util.h"
+#include "tests/unit/worker/test_model.h"
 
 // A namespace of its own: tests/unit/kernels/kernel_test_util.h has other
 // helpers of the same names (MakeMatrix, TestMatrix) in tessera::testing.
 namespace tessera::cuda_testing {
 
+using tessera::testing::MakeTestModel;
 using tessera::testing::RandomFloats;
 
 // A buffer of n values of T in a backend's memory.
@@ -97,22 +99,6 @@ inline TestMatrix MakeMatrix(Backend& gpu, DType type, int64_t rows, int64_t col
   m.device_bytes = Upload(gpu, m.bytes);
   m.device = MatrixView{type, m.device_bytes.get(), rows, cols, row_bytes};
   return m;
-}
-
-// A random model of `spec`, built in memory.
-inline std::unique_ptr<Model> MakeModel(const ModelSpec& spec) {
-  GgufWriter writer;
-  const absl::Status st = BuildModel(spec, writer);
-  EXPECT_TRUE(st.ok()) << st;
-  auto bytes = writer.Serialize();
-  EXPECT_TRUE(bytes.ok()) << bytes.status();
-  if (!st.ok() || !bytes.ok()) return nullptr;
-  auto file = GgufFile::FromBytes(*std::move(bytes));
-  EXPECT_TRUE(file.ok()) << file.status();
-  if (!file.ok()) return nullptr;
-  auto model = LoadModel(*std::move(file));
-  EXPECT_TRUE(model.ok()) << model.status();
-  return model.ok() ? *std::move(model) : nullptr;
 }
 
 // Largest |a - b| over |b|'s largest value (0 when b is all zeros): the

@@ -61,7 +61,23 @@ Logits WholeModelLogits(const Model& m, Backend& backend) {
   return out;
 }
 
-TEST(ExecutorOnADevice, GivesTheCpuBackendsLogitsBitForBit) {
+// A tiny model on the device-like backend with its KV cache and executor.
+class ExecutorOnADevice : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_ = testing::MakeTestModel(ModelSpec{});
+    ASSERT_NE(model_, nullptr);
+    kv_ = MakeKv(model_->config.n_layers, model_->config.kv_dim(), device_);
+    exec_ = std::make_unique<Executor>(*model_, device_, *kv_);
+  }
+
+  std::unique_ptr<Model> model_;
+  DeviceLikeBackend device_;
+  std::unique_ptr<KvCache> kv_;
+  std::unique_ptr<Executor> exec_;
+};
+
+TEST_F(ExecutorOnADevice, GivesTheCpuBackendsLogitsBitForBit) {
   for (DType type : {DType::kF32, DType::kQ8_0}) {
     auto model = testing::MakeTestModel(ModelSpec{.type = type});
     ASSERT_NE(model, nullptr);
@@ -73,86 +89,71 @@ TEST(ExecutorOnADevice, GivesTheCpuBackendsLogitsBitForBit) {
   }
 }
 
-TEST(ExecutorOnADevice, OnlyTheStepsIdsGoInAndItsLogitsComeOut) {
-  auto model = testing::MakeTestModel(ModelSpec{});
-  ASSERT_NE(model, nullptr);
-  DeviceLikeBackend device;
-  auto kv = MakeKv(model->config.n_layers, model->config.kv_dim(), device);
-  Executor exec(*model, device, *kv);
-  ASSERT_TRUE(exec.Load().ok());
-  ASSERT_TRUE(exec.Load().ok());
-  EXPECT_EQ(device.resident_calls, 1) << "Load is idempotent";
-  const int64_t vocab_bytes = model->config.vocab_size * 4;
+TEST_F(ExecutorOnADevice, OnlyTheStepsIdsGoInAndItsLogitsComeOut) {
+  ASSERT_TRUE(exec_->Load().ok());
+  ASSERT_TRUE(exec_->Load().ok());
+  EXPECT_EQ(device_.resident_calls, 1) << "Load is idempotent";
+  const int64_t vocab_bytes = model_->config.vocab_size * 4;
   std::vector<float> logits;
 
   // Tokens, positions and slots (3 int32s a token) and each chunk's block
   // table (2 blocks of 4 for 7 positions, 1 for 3), in one copy.
-  device.ResetCounters();
+  device_.ResetCounters();
   SequenceChunk prefill[] = {{1, kA, 0, true}, {2, kB, 0, true}};
-  ASSERT_TRUE(exec.Forward(prefill, &logits).ok());
-  EXPECT_EQ(device.copy_ins, 1);
-  EXPECT_EQ(device.bytes_in, 4 * (3 * 10 + 2 + 1));
-  EXPECT_EQ(device.bytes_out, 2 * vocab_bytes);
+  ASSERT_TRUE(exec_->Forward(prefill, &logits).ok());
+  EXPECT_EQ(device_.copy_ins, 1);
+  EXPECT_EQ(device_.bytes_in, 4 * (3 * 10 + 2 + 1));
+  EXPECT_EQ(device_.bytes_out, 2 * vocab_bytes);
 
   const int32_t t = 5;
-  device.ResetCounters();
+  device_.ResetCounters();
   SequenceChunk decode[] = {{1, {&t, 1}, 7, true}, {2, {&t, 1}, 3, true}};
-  ASSERT_TRUE(exec.Forward(decode, &logits).ok());
-  EXPECT_EQ(device.copy_ins, 1);
-  EXPECT_EQ(device.bytes_in, 4 * (3 * 2 + 2 + 1));
-  EXPECT_EQ(device.bytes_out, 2 * vocab_bytes);
+  ASSERT_TRUE(exec_->Forward(decode, &logits).ok());
+  EXPECT_EQ(device_.copy_ins, 1);
+  EXPECT_EQ(device_.bytes_in, 4 * (3 * 2 + 2 + 1));
+  EXPECT_EQ(device_.bytes_out, 2 * vocab_bytes);
 
-  // No logits: nothing comes out, and the step still waits for the device.
-  device.ResetCounters();
+  // No logits: nothing comes out, and the step still waits for the device_.
+  device_.ResetCounters();
   SequenceChunk quiet{1, {&t, 1}, 8, false};
-  ASSERT_TRUE(exec.Forward({&quiet, 1}, &logits).ok());
+  ASSERT_TRUE(exec_->Forward({&quiet, 1}, &logits).ok());
   EXPECT_TRUE(logits.empty());
-  EXPECT_EQ(device.bytes_out, 0);
-  EXPECT_EQ(device.finishes, 1);
-  EXPECT_EQ(device.resident_calls, 1);
+  EXPECT_EQ(device_.bytes_out, 0);
+  EXPECT_EQ(device_.finishes, 1);
+  EXPECT_EQ(device_.resident_calls, 1);
 }
 
-TEST(ExecutorOnADevice, AFailedLoadIsNoRefusalAndLeavesTheCacheAlone) {
-  auto model = testing::MakeTestModel(ModelSpec{});
-  ASSERT_NE(model, nullptr);
-  DeviceLikeBackend device;
-  auto kv = MakeKv(model->config.n_layers, model->config.kv_dim(), device);
-  Executor exec(*model, device, *kv);
+TEST_F(ExecutorOnADevice, AFailedLoadIsNoRefusalAndLeavesTheCacheAlone) {
   std::vector<float> logits;
   SequenceChunk chunk{1, kA, 0, true};
 
-  device.resident_error = absl::ResourceExhaustedError("3 GiB short");
-  absl::Status st = exec.Forward({&chunk, 1}, &logits);
+  device_.resident_error = absl::ResourceExhaustedError("3 GiB short");
+  absl::Status st = exec_->Forward({&chunk, 1}, &logits);
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
   EXPECT_FALSE(IsStepRefusal(st));
   EXPECT_NE(st.message().find("loading the weights onto device-like: 3 GiB short"), std::string::npos) << st;
-  EXPECT_EQ(kv->free_blocks(), kBlocks);
-  EXPECT_FALSE(kv->Has(1));
+  EXPECT_EQ(kv_->free_blocks(), kBlocks);
+  EXPECT_FALSE(kv_->Has(1));
 
-  device.resident_error = absl::UnknownError("driver gone");
-  st = exec.Load();
+  device_.resident_error = absl::UnknownError("driver gone");
+  st = exec_->Load();
   EXPECT_EQ(st.code(), absl::StatusCode::kInternal) << st;
-  EXPECT_FALSE(exec.loaded());
+  EXPECT_FALSE(exec_->loaded());
 
-  device.resident_error = absl::OkStatus();
-  EXPECT_TRUE(exec.Forward({&chunk, 1}, &logits).ok());
-  EXPECT_TRUE(exec.loaded());
-  EXPECT_EQ(device.resident_calls, 3);
+  device_.resident_error = absl::OkStatus();
+  EXPECT_TRUE(exec_->Forward({&chunk, 1}, &logits).ok());
+  EXPECT_TRUE(exec_->loaded());
+  EXPECT_EQ(device_.resident_calls, 3);
 }
 
-TEST(ExecutorOnADevice, ADeviceErrorIsInternalNeverARefusal) {
-  auto model = testing::MakeTestModel(ModelSpec{});
-  ASSERT_NE(model, nullptr);
-  DeviceLikeBackend device;
-  auto kv = MakeKv(model->config.n_layers, model->config.kv_dim(), device);
-  Executor exec(*model, device, *kv);
-  ASSERT_TRUE(exec.Load().ok());
-  device.device_error = absl::InvalidArgumentError("an illegal memory access was encountered");
+TEST_F(ExecutorOnADevice, ADeviceErrorIsInternalNeverARefusal) {
+  ASSERT_TRUE(exec_->Load().ok());
+  device_.device_error = absl::InvalidArgumentError("an illegal memory access was encountered");
   std::vector<float> logits;
   // With logits (CopyOut) and without (Finish).
   for (bool want_logits : {true, false}) {
     SequenceChunk chunk{want_logits ? 1 : 2, kB, 0, want_logits};
-    const absl::Status st = exec.Forward({&chunk, 1}, &logits);
+    const absl::Status st = exec_->Forward({&chunk, 1}, &logits);
     EXPECT_EQ(st.code(), absl::StatusCode::kInternal) << st;
     EXPECT_FALSE(IsStepRefusal(st));
     EXPECT_NE(st.message().find("device error on device-like: an illegal memory access"), std::string::npos)
@@ -160,25 +161,20 @@ TEST(ExecutorOnADevice, ADeviceErrorIsInternalNeverARefusal) {
   }
 }
 
-TEST(ExecutorOnADevice, NoRoomForAStepsBuffersIsNoRefusal) {
-  auto model = testing::MakeTestModel(ModelSpec{});
-  ASSERT_NE(model, nullptr);
-  DeviceLikeBackend device;
-  auto kv = MakeKv(model->config.n_layers, model->config.kv_dim(), device);
-  Executor exec(*model, device, *kv);
-  device.max_allocation = 1024;  // less than 7 rows of activations
+TEST_F(ExecutorOnADevice, NoRoomForAStepsBuffersIsNoRefusal) {
+  device_.max_allocation = 1024;  // less than 7 rows of activations
   std::vector<float> logits;
   SequenceChunk chunk{1, kA, 0, true};
-  const absl::Status st = exec.Forward({&chunk, 1}, &logits);
+  const absl::Status st = exec_->Forward({&chunk, 1}, &logits);
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
   EXPECT_NE(st.message().find("device-like"), std::string::npos) << st;
-  EXPECT_EQ(kv->free_blocks(), kBlocks);
-  EXPECT_FALSE(kv->Has(1));
-  device.max_allocation = -1;
-  EXPECT_TRUE(exec.Forward({&chunk, 1}, &logits).ok());
+  EXPECT_EQ(kv_->free_blocks(), kBlocks);
+  EXPECT_FALSE(kv_->Has(1));
+  device_.max_allocation = -1;
+  EXPECT_TRUE(exec_->Forward({&chunk, 1}, &logits).ok());
 }
 
-TEST(ExecutorOnADevice, RefusesAKvCacheOnAnotherBackend) {
+TEST_F(ExecutorOnADevice, RefusesAKvCacheOnAnotherBackend) {
   auto model = testing::MakeTestModel(ModelSpec{});
   ASSERT_NE(model, nullptr);
   auto cpu = MakeCpuBackend({.threads = 1});

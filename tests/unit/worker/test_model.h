@@ -13,12 +13,14 @@ namespace tessera::testing {
 
 inline std::unique_ptr<Model> MakeTestModel(const ModelSpec& spec) {
   GgufWriter writer;
-  absl::Status st = BuildModel(spec, writer);
+  const absl::Status st = BuildModel(spec, writer);
   EXPECT_TRUE(st.ok()) << st;
   auto bytes = writer.Serialize();
   EXPECT_TRUE(bytes.ok()) << bytes.status();
+  if (!st.ok() || !bytes.ok()) return nullptr;
   auto file = GgufFile::FromBytes(*std::move(bytes));
   EXPECT_TRUE(file.ok()) << file.status();
+  if (!file.ok()) return nullptr;
   auto model = LoadModel(*std::move(file));
   EXPECT_TRUE(model.ok()) << model.status();
   return model.ok() ? *std::move(model) : nullptr;
